@@ -36,6 +36,7 @@ _ADDED_COLUMNS = (
     ("call_cache", "logprobs", "TEXT"),
     ("pairwise", "rationale", "TEXT"),
     ("judge_calls", "cache_key", "TEXT"),
+    ("pairwise", "preference", "REAL"),
 )
 
 _SCHEMA = """
@@ -74,7 +75,7 @@ CREATE TABLE IF NOT EXISTS pairwise (
   id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, suite TEXT NOT NULL, case_id TEXT NOT NULL, sample INTEGER NOT NULL,
   model_a TEXT NOT NULL, model_b TEXT NOT NULL, judge TEXT NOT NULL, first TEXT NOT NULL, winner TEXT, gold TEXT,
   instruction TEXT, response_a TEXT, response_b TEXT, status TEXT NOT NULL, reason TEXT, template TEXT,
-  template_sha256 TEXT, prompt TEXT, raw TEXT, created_at REAL NOT NULL, rationale TEXT
+  template_sha256 TEXT, prompt TEXT, raw TEXT, created_at REAL NOT NULL, rationale TEXT, preference REAL
 );
 CREATE INDEX IF NOT EXISTS pairwise_run ON pairwise(run_id);
 CREATE TABLE IF NOT EXISTS call_cache (
@@ -438,11 +439,14 @@ class Store:
         "prompt",
         "raw",
         "rationale",
+        "preference",
     )
 
     def add_pairwise(self, run_id: str, rows: list[dict[str, Any]]) -> None:
         """Record pairwise verdicts in one transaction. Each row: the PAIRWISE_FIELDS (missing ones are NULL;
-        `first` is "a" or "b", the response shown first; `winner` is "a", "b", "tie", or None when unscored)."""
+        `first` is "a" or "b", the response shown first; `winner` is "a", "b", "tie", or None when unscored;
+        `preference`, optional, is a graded verdict in [1, 2] as AlpacaEval gives it: 1 = a wins, 2 = b wins,
+        1.5 = tie, between = the judge's probability that b wins, plus one)."""
         now = time.time()
         values = [(run_id, *[row.get(f) for f in self.PAIRWISE_FIELDS], now) for row in rows]
         cols = ", ".join(("run_id", *self.PAIRWISE_FIELDS, "created_at"))

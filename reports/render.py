@@ -195,9 +195,9 @@ def _script_json(value: Any) -> str:
 
 
 def histogram_data(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """One chart per criterion: grouped bars of score counts (1-5) per target."""
+    """One chart per criterion: grouped bars of score counts per target (chart shape: see base.html.j2)."""
     charts = []
-    for crit in criteria_names(doc):
+    for n, crit in enumerate(criteria_names(doc), start=1):
         traces = []
         for t in doc["targets"]:
             stats = t["criteria"].get(crit)
@@ -206,7 +206,13 @@ def histogram_data(doc: dict[str, Any]) -> list[dict[str, Any]]:
             hist = stats["histogram"]
             xs = [1, 2, 3, 4, 5]
             traces.append({"type": "bar", "name": t["target"], "x": xs, "y": [hist.get(str(x), 0) for x in xs]})
-        charts.append({"criterion": crit, "traces": traces})
+        layout = {
+            "title": {"text": crit},
+            "barmode": "group",
+            "xaxis": {"title": {"text": "score"}, "dtick": 1},
+            "yaxis": {"title": {"text": "responses"}},
+        }
+        charts.append({"id": f"chart-{n}", "criterion": crit, "traces": traces, "layout": layout})
     return charts
 
 
