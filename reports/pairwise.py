@@ -34,12 +34,12 @@ def pair_scores(rows: list[dict[str, Any]]) -> tuple[dict[PairKey, float], dict[
         if prefs:
             scores[key] = sum(p - 1.0 for p in prefs) / len(prefs)
             continue
-        last = {r["first"]: r.get("winner") for r in pair_rows}  # the last verdict per order counts
+        last = {r["first"]: str(r.get("winner")) for r in pair_rows}  # the last verdict per order counts
         verdicts = [last[o] for o in ("a", "b") if o in last]
         if all(v not in _SCORE_B for v in verdicts):
             unscored[key] = len(pair_rows)
         elif len(verdicts) == 2:
-            scores[key] = _SCORE_B[verdicts[0]] if verdicts[0] == verdicts[1] in ("a", "b") else 0.5
+            scores[key] = _SCORE_B[verdicts[0]] if verdicts[0] == verdicts[1] and verdicts[0] in ("a", "b") else 0.5
         else:
             scores[key] = _SCORE_B[verdicts[0]]
     return scores, unscored

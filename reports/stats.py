@@ -136,7 +136,7 @@ def bradley_terry(
     s = np.array([float(x) for _, _, x in battles])
 
     def elo(strengths: np.ndarray) -> np.ndarray:
-        return 1000.0 + 400.0 * np.log10(strengths)
+        return np.asarray(1000.0 + 400.0 * np.log10(strengths))
 
     point = elo(_bt_strengths(i, j, s, len(models)))
     rng = np.random.default_rng(seed)
@@ -154,7 +154,7 @@ def bradley_terry(
         }
         for n, m in enumerate(models)
     ]
-    out.sort(key=lambda e: -e["rating"])
+    out.sort(key=lambda e: -float(e["rating"]))
     for rank, entry in enumerate(out, start=1):
         entry["rank"] = rank
     return out
