@@ -145,7 +145,7 @@ def bradley_terry(
         pick = rng.integers(0, len(battles), size=len(battles))
         boots[r] = elo(_bt_strengths(i[pick], j[pick], s[pick], len(models)))
     low, high = np.percentile(boots, [2.5, 97.5], axis=0)
-    out = [
+    out: list[dict[str, Any]] = [
         {
             "model": m,
             "rating": _r(point[n], 1),
