@@ -78,7 +78,7 @@ def main() -> None:
         calls = 2 * args.cases
         for label in ("fresh", "cached"):
             wall, rss, out = timed_run(argv)
-            summary = out["summary"][0]  # type: ignore[index]
+            summary = next(iter(out["summary"].values()))  # type: ignore[attr-defined]
             print(
                 f"{label:6s} {args.cases} cases, {calls} calls in {wall:7.2f}s -> {calls / wall:6.0f} calls/s, "
                 f"peak RSS {rss} MB, cache hits {summary['cache_hits']}, errors {summary['errors']}"

@@ -232,7 +232,7 @@ def _execute(runner: Runner, store: Store, fmt: str) -> None:
         )
         return
     click.echo(f"run {run_id}{' (resumed)' if runner.resumed else ''}  store {store.path}")
-    crits = sorted({c for t in doc["targets"] for c in t["criteria"]})
+    crits = sorted({c for t in doc["targets"].values() for c in t["criteria"]})
     rows = [
         [
             t["target"],
@@ -245,7 +245,7 @@ def _execute(runner: Runner, store: Store, fmt: str) -> None:
             None if t["latency_ms_p50"] is None else f"{t['latency_ms_p50']:.0f} ms",
             _usd(t["cost"]["usd_per_1000_cases"]),
         ]
-        for t in doc["targets"]
+        for t in doc["targets"].values()
     ]
     click.echo(
         table(

@@ -41,7 +41,7 @@ def _md_cell(text: Any) -> str:
 
 
 def criteria_names(doc: dict[str, Any]) -> list[str]:
-    return sorted({c for t in doc["targets"] for c in t["criteria"]})
+    return sorted({c for t in doc["targets"].values() for c in t["criteria"]})
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
@@ -65,7 +65,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "$/1k cases",
     ]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for t in doc["targets"]:
+    for t in doc["targets"].values():
         cells = [
             _md_cell(t["target"]),
             str(t["cases"]),
@@ -199,7 +199,7 @@ def histogram_data(doc: dict[str, Any]) -> list[dict[str, Any]]:
     charts = []
     for n, crit in enumerate(criteria_names(doc), start=1):
         traces = []
-        for t in doc["targets"]:
+        for t in doc["targets"].values():
             stats = t["criteria"].get(crit)
             if not stats:
                 continue

@@ -22,6 +22,8 @@ from harness.store import Store
 from reports.cost import CostTally, judge_cost
 from reports.ifeval import ifeval_summary
 from reports.judging import combine, judge_noise, pairwise_summary, panel_agreement
+from reports.pairwise import pairwise_table, ratings
+from reports.stats import mean_ci, percentile, wilson_ci
 
 VERDICTS = ("pass", "fail", "unscored", "error")
 
@@ -86,10 +88,11 @@ def case_rows(store: Store, run_id: str, lean: bool = False) -> Iterator[dict[st
             "scores": scores,
             "verdict": _verdict(r, scores, threshold, criteria, judged),
             "checks": [c for c in r["checks"] if "loose" in c] if lean else r["checks"],
+            "tags": list(case.get("tags", [])),
+            "text_chars": len(r["text"]) if r["text"] is not None else None,
         }
         if not lean:
             row |= {
-                "tags": case.get("tags", []),
                 "messages": case.get("messages", []),
                 "references": case.get("references", []),
                 "text": r["text"],
@@ -101,7 +104,7 @@ def case_rows(store: Store, run_id: str, lean: bool = False) -> Iterator[dict[st
 
 
 def _lean_case(case: dict[str, Any]) -> dict[str, Any]:
-    return {"criteria": case.get("criteria", []), "threshold": case.get("threshold", 4)}
+    return {"criteria": case.get("criteria", []), "threshold": case.get("threshold", 4), "tags": case.get("tags", [])}
 
 
 def _verdict_entry(j: dict[str, Any], lean: bool) -> dict[str, Any]:
@@ -128,6 +131,7 @@ def _criterion_stats(scores: list[float], unscored: int, weighted: list[float | 
     return {
         "n": n,
         "mean": _num(statistics.fmean(scores)) if n else None,
+        "ci95": mean_ci(scores),
         "median": _num(statistics.median(scores)) if n else None,
         "std": _num(statistics.stdev(scores)) if n > 1 else None,
         "min": _num(min(scores)) if n else None,
@@ -158,7 +162,33 @@ def _pass_block(verdicts: Counter[str]) -> dict[str, Any]:
         "errors": counts["error"],
         "evaluated": evaluated,
         "pass_rate": round(counts["pass"] / evaluated, 4) if evaluated else None,
+        "pass_rate_ci95": wilson_ci(counts["pass"], evaluated),
     }
+
+
+class _GroupTally:
+    """Verdicts and scores of a group of responses (one tag of one target), added one row at a time."""
+
+    def __init__(self) -> None:
+        self.verdicts: Counter[str] = Counter()
+        self.scores: dict[str, list[float]] = defaultdict(list)
+        self.unscored: Counter[str] = Counter()
+
+    def add(self, r: dict[str, Any]) -> None:
+        self.verdicts[r["verdict"]] += 1
+        for criterion, s in r["scores"].items():
+            if s["status"] == "scored":
+                self.scores[criterion].append(float(s["score"]))
+            else:
+                self.scores.setdefault(criterion, [])
+                self.unscored[criterion] += 1
+
+    def block(self) -> dict[str, Any]:
+        return {
+            "responses": sum(self.verdicts.values()),
+            **_pass_block(self.verdicts),
+            "criteria": {c: _criterion_stats(self.scores[c], self.unscored[c]) for c in sorted(self.scores)},
+        }
 
 
 class _TargetTally:
@@ -178,6 +208,7 @@ class _TargetTally:
         self.latencies: list[float] = []
         self.tokens_in = self.tokens_out = self.cache_hits = 0
         self.cost = CostTally()
+        self.tags: dict[str, _GroupTally] = defaultdict(_GroupTally)
 
     def add(self, r: dict[str, Any]) -> None:
         self.responses += 1
@@ -186,6 +217,8 @@ class _TargetTally:
         self.statuses[r["status"]] += 1
         self.cache_hits += bool(r["from_cache"])
         self.cost.add(r)
+        for tag in r["tags"]:
+            self.tags[tag].add(r)
         for criterion, s in r["scores"].items():
             if s["status"] == "scored":
                 self.scores[criterion].append(float(s["score"]))
@@ -213,11 +246,13 @@ class _TargetTally:
             "criteria": {
                 c: _criterion_stats(self.scores[c], self.unscored[c], self.weighted[c]) for c in sorted(self.scores)
             },
+            "tags": {tag: self.tags[tag].block() for tag in sorted(self.tags)},
             "judge_unscored": self.judge_verdicts["unscored"],
             "judge_errors": self.judge_verdicts["error"],
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
             "latency_ms_p50": _num(statistics.median(self.latencies)) if self.latencies else None,
+            "latency_ms_p95": percentile(self.latencies, 95),
             "cache_hits": self.cache_hits,
             "cost": self.cost.result(self.price),
         }
@@ -247,7 +282,7 @@ def summarise(store: Store, run_id: str, include_cases: bool = True) -> dict[str
         elif row["checks"] or any(len(s["verdicts"]) > 1 for s in row["scores"].values()):
             kept.append({"target": target, "scores": row["scores"], "checks": row["checks"]})
     return {
-        "schema": "judge-harness/report@1",
+        "schema": "judge-harness/report@2",
         "run": {
             "run_id": run["run_id"],
             "name": run["name"],
@@ -261,13 +296,14 @@ def summarise(store: Store, run_id: str, include_cases: bool = True) -> dict[str
             "judge_method": config.get("judge_method"),
             "samples": config.get("samples"),
         },
-        "targets": [tally.block() for tally in tallies.values()],
+        "targets": {name: tally.block() for name, tally in tallies.items()},
         "coverage": [
             {"suite": suite, "target": target, **_pass_block(verdicts)}
             for (suite, target), verdicts in sorted(coverage.items())
         ],
         "judging": _judging(store, run["run_id"], config, kept),
         "ifeval": ifeval_summary(kept),
+        **_pairwise(store, run["run_id"]),
         **({"cases": kept} if include_cases else {}),
     }
 
@@ -290,3 +326,11 @@ def _judging(store: Store, run_id: str, config: dict[str, Any], rows: list[dict[
     if pairs:
         out["pairwise"] = pairwise_summary(pairs)
     return out
+
+
+def _pairwise(store: Store, run_id: str) -> dict[str, Any]:
+    """Pairwise win rates (model vs opponent, ties half) and, with three or more models, Bradley-Terry ratings."""
+    pairs = store.pairwise(run_id)
+    if not pairs:
+        return {}
+    return {"pairwise": pairwise_table(pairs), "bradley_terry": ratings(pairs)}

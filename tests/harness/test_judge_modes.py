@@ -124,7 +124,7 @@ def test_weighted_scores_are_stored_beside_the_integer_ones(tmp_path: Path, fake
         assert j["weighted_note"] is None
 
     doc = report(db, out["run_id"])
-    (target,) = doc["targets"]
+    (target,) = doc["targets"].values()
     for c, w in WEIGHTED.items():
         stats = target["criteria"][c]
         assert stats["mean"] == {"preciseness": 4.0, "instruction_following": 5.0}[c]
@@ -163,7 +163,7 @@ def test_no_judge_logprobs_asks_for_none_and_says_so(tmp_path: Path, fake_openai
         assert j["score"] == 4.0 and j["score_kind"] == "int" and j["status"] == "scored"
         assert j["weighted_score"] is None
         assert "not requested" in j["weighted_note"]
-    (target,) = report(db, out["run_id"])["targets"]
+    (target,) = report(db, out["run_id"])["targets"].values()
     for c in CRITERIA:
         assert target["criteria"][c]["mean"] == 4.0
         assert target["criteria"][c]["weighted_mean"] is None
@@ -185,7 +185,7 @@ def test_a_server_that_ignores_logprobs_leaves_the_integer_score(tmp_path: Path,
         assert j["weighted_score"] is None
         assert j["weighted_note"] == "the judge endpoint returned no logprobs"
     doc = report(db, out["run_id"])
-    (target,) = doc["targets"]
+    (target,) = doc["targets"].values()
     assert target["criteria"]["preciseness"]["weighted_missing"] == 2
     assert target["criteria"]["preciseness"]["weighted_mean"] is None
     assert target["passed"] == 2, "a missing weighted score does not make a response unscored"
@@ -306,7 +306,7 @@ def test_per_criterion_makes_one_call_per_criterion(tmp_path: Path, fake_openai:
         assert j["criterion"] == j["call_criterion"]
         assert j["score"] == {"preciseness": 2.0, "instruction_following": 5.0}[j["criterion"]]
     doc = report(db, out["run_id"])
-    for t in doc["targets"]:
+    for t in doc["targets"].values():
         assert t["criteria"]["preciseness"]["mean"] == 2.0 and t["criteria"]["preciseness"]["n"] == 2
         assert t["criteria"]["instruction_following"]["mean"] == 5.0
     assert doc["run"]["judge_method"]["per_criterion"] is True

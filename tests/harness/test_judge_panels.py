@@ -111,7 +111,7 @@ def test_two_judges_each_judge_every_response_and_agreement_is_reported(
     assert {cid: s["score"] for cid, s in scores.items()} == {"c1": 4.5, "c2": 4.0, "c3": 2.5, "c4": 2.0}
     assert all(len(s["verdicts"]) == 2 for s in scores.values())
     assert {v["judge"]: v["score"] for v in scores["c1"]["verdicts"]} == {"j1": 5.0, "j2": 4.0}
-    (target,) = doc["targets"]
+    (target,) = doc["targets"].values()
     assert target["criteria"]["preciseness"]["mean"] == 3.25  # (4.5 + 4 + 2.5 + 2) / 4
 
     # weighted kappa, quadratic weights over 1-5, j1 = [5, 4, 3, 2] and j2 = [4, 4, 2, 2]:
@@ -156,7 +156,7 @@ def test_aggregate_combines_a_panel(
         scores = case_scores(doc, c)
         assert [v["score"] for v in sorted(scores["c1"]["verdicts"], key=lambda v: v["judge"])] == [1.0, 2.0, 5.0]
         assert (scores["c1"]["score"], scores["c2"]["score"]) == (pytest.approx(c1), pytest.approx(c2))
-    (target,) = doc["targets"]
+    (target,) = doc["targets"].values()
     assert target["criteria"]["preciseness"]["mean"] == pytest.approx((c1 + c2) / 2, abs=1e-4)
     assert doc["judging"]["aggregate"] == aggregate
     assert out["judging"]["aggregate"] == aggregate

@@ -165,7 +165,7 @@ def test_rejudge_is_a_new_run_over_the_same_responses(
 
     # the report of the new run: j2's scores over the copied responses
     doc = invoke_json("report", run_id, "--format", "json", "--db", str(db))
-    targets = {t["target"]: t for t in doc["targets"]}
+    targets = {t["target"]: t for t in doc["targets"].values()}
     assert targets["a"]["criteria"]["preciseness"]["mean"] == 2.0 and targets["a"]["failed"] == 3
     assert targets["b"]["errors"] == 1 and targets["b"]["responses"] == 3
     assert doc["judging"]["judges"] == ["j2"]

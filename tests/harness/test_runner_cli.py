@@ -89,7 +89,7 @@ def test_happy_path_plan_judging_summary_and_report(tmp_path: Path, fake_openai:
     run_id = out["run_id"]
     assert isinstance(run_id, str) and run_id
     assert out["resumed"] is False
-    assert {t["target"] for t in out["summary"]} == {"a", "b"}
+    assert {t["target"] for t in out["summary"].values()} == {"a", "b"}
 
     # exactly one response row per (case, target, sample), all ok at the first attempt
     responses = rows(db, "SELECT * FROM responses WHERE run_id = ?", run_id)
@@ -116,7 +116,7 @@ def test_happy_path_plan_judging_summary_and_report(tmp_path: Path, fake_openai:
 
     # the report document: per-target, per-criterion means, pass rates, error and unscored counts
     doc = invoke_json("report", run_id, "--format", "json", "--db", str(db))
-    by_target = {t["target"]: t for t in doc["targets"]}
+    by_target = {t["target"]: t for t in doc["targets"].values()}
     a, b = by_target["a"], by_target["b"]
     assert a["responses"] == b["responses"] == 6
     assert a["cases"] == b["cases"] == 3
@@ -137,7 +137,7 @@ def test_happy_path_plan_judging_summary_and_report(tmp_path: Path, fake_openai:
     assert len(doc["cases"]) == 12
 
     # `run --format json` carries the same summary
-    assert {t["target"]: t["pass_rate"] for t in out["summary"]} == {"a": 1.0, "b": 0.0}
+    assert {t["target"]: t["pass_rate"] for t in out["summary"].values()} == {"a": 1.0, "b": 0.0}
 
     # `runs` lists it as complete
     listed = invoke_json("runs", "--format", "json", "--db", str(db))
@@ -196,7 +196,7 @@ def test_same_command_twice_is_a_new_run_served_from_the_cache(tmp_path: Path, f
     assert all(c["from_cache"] == 1 and c["status"] == "scored" for c in calls)
     assert len(rows(db, "SELECT * FROM judgments WHERE run_id = ?", second["run_id"])) == 24
     doc = invoke_json("report", second["run_id"], "--format", "json", "--db", str(db))
-    assert all(t["cache_hits"] == t["responses"] == 6 for t in doc["targets"])
+    assert all(t["cache_hits"] == t["responses"] == 6 for t in doc["targets"].values())
 
     # --no-cache calls the server again for every response and every judgment
     third = invoke_json(*args, "--no-cache")

@@ -140,7 +140,7 @@ def test_server_dies_mid_run_circuit_opens_rest_unavailable(tmp_path: Path) -> N
     assert first_down - stopped < 10.0  # declared down within 10 s of the server dying
     assert all("target down" in r["error"] for r in unavailable_rows)
     report = json.loads(harness("report", run_id, "--format", "json", "--db", str(db)).stdout)
-    (target,) = report["targets"]
+    (target,) = report["targets"].values()
     assert target["unavailable"] == len(unavailable_rows)
     assert target["availability"] is not None and target["availability"] < 1.0
 

@@ -85,7 +85,7 @@ def test_unparseable_twice_is_unscored_with_both_reasons(tmp_path: Path, fake_op
     _, good_calls, good = judge_state(db, run_id, "good")
     assert [c["status"] for c in good_calls] == ["scored"]
     assert all(j["status"] == "scored" and j["score"] == 4 for j in good)
-    (target,) = doc["targets"]
+    (target,) = doc["targets"].values()
     assert target["unscored"] == 1
     assert target["judge_unscored"] == len(CRITERIA)
     assert target["passed"] == 1 and target["evaluated"] == 1 and target["pass_rate"] == 1.0
@@ -126,7 +126,7 @@ def test_judge_http_error_is_recorded_not_scored(tmp_path: Path, fake_openai: Fa
     assert call["status"] == "error" and "400" in call["reason"]
     assert fake_openai.count(prompt=prompt_of("x"), judge=True) == 1
     assert all(j["status"] == "error" and j["score"] is None and "400" in j["reason"] for j in judgments)
-    (target,) = doc["targets"]
+    (target,) = doc["targets"].values()
     assert target["judge_errors"] == len(CRITERIA)
     assert target["passed"] == 0 and target["failed"] == 0
 

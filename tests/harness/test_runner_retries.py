@@ -253,7 +253,7 @@ def test_cli_max_attempts_bounds_retries(tmp_path: Path, fake_openai: FakeOpenAI
     assert (got["y"]["status"], got["y"]["attempts"]) == ("ok", 1)
     assert fake_openai.count(prompt=prompt_of("x"), judge=False) == 3
     doc = CliRunner().invoke(cli, ["report", run_id, "--format", "json", "--db", str(db)], catch_exceptions=False)
-    (target,) = json.loads(doc.stdout)["targets"]
+    (target,) = json.loads(doc.stdout)["targets"].values()
     assert target["errors"] == 1 and target["responses"] == 2
 
 

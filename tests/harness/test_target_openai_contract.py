@@ -695,5 +695,5 @@ def test_cli_run_records_each_openai_answer_and_sends_reasoning_parameters(
     assert report.exit_code == 0, report.output
     assert KEY not in report.output
     doc = json.loads(report.stdout)
-    (reasoner,) = [t for t in doc["targets"] if t.get("target", t.get("name")) == "reasoner"]
+    (reasoner,) = [t for t in doc["targets"].values() if t.get("target", t.get("name")) == "reasoner"]
     assert reasoner["blocked"] == 2, reasoner

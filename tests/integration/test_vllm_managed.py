@@ -125,7 +125,7 @@ def test_run_starts_one_server_for_base_and_adapter_and_stops_it(
     rows = responses(tmp_path / "results.db")
     assert {r[0] for r in rows} == {"base", "ft"}
     assert len(rows) == 2 * 14 and all(r[1] == "ok" for r in rows), [r for r in rows if r[1] != "ok"][:3]
-    summary = {t["target"]: t for t in json.loads(proc.stdout)["summary"]}
+    summary = {t["target"]: t for t in json.loads(proc.stdout)["summary"].values()}
     assert summary["base"]["evaluated"] + summary["ft"]["evaluated"] > 0  # the judge (base) answered too
     logs = list((tmp_path / ".harness" / "logs").glob("vllm-base-*.log"))
     assert len(logs) == 1 and f"--lora-modules ft={lora}" in logs[0].read_text()

@@ -137,8 +137,8 @@ def test_reports_render_and_parse(demo_run: dict[str, Any]) -> None:
         proc = harness("report", run_id, "--format", fmt, "-o", str(out), "--db", str(db))
         assert proc.returncode == 0, proc.stderr
     doc = json.loads((work / "report.json").read_text())
-    assert {t["target"] for t in doc["targets"]} == {"base", "ft"}
-    for t in doc["targets"]:
+    assert {t["target"] for t in doc["targets"].values()} == {"base", "ft"}
+    for t in doc["targets"].values():
         assert t["errors"] == 0
         assert set(t["criteria"]) == {"preciseness", "instruction_following"}
         for stats in t["criteria"].values():

@@ -116,7 +116,7 @@ def test_markdown_and_json_render_and_json_matches_the_store(stored_run: Any) ->
 
     doc = json.loads(report(db, run_id, "json", tmp_path / "report.json"))
     assert doc["run"]["run_id"] == run_id
-    (target,) = doc["targets"]
+    (target,) = doc["targets"].values()
     responses = rows(db, "SELECT * FROM responses WHERE run_id = ?", run_id)
     assert target["responses"] == len(responses) == 6
     assert target["errors"] == sum(r["status"] == "error" for r in responses) == 2
