@@ -11,6 +11,8 @@ from typing import Any
 import jinja2
 import orjson
 
+from reports.sections import Section, criteria_names, fmt, pct, report_sections, usd
+
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = ("html", "md", "json")
 
@@ -19,71 +21,36 @@ def render_json(doc: dict[str, Any]) -> str:
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
-
-
-def _usd(value: float | None) -> str:
-    return "–" if value is None else f"${value:.4g}"
-
-
 def _md_cell(text: Any) -> str:
     # model and endpoint text is untrusted: no raw HTML in Markdown that may be rendered with HTML allowed
     return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
-def criteria_names(doc: dict[str, Any]) -> list[str]:
-    return sorted({c for t in doc["targets"].values() for c in t["criteria"]})
+def md_table(section: Section) -> list[str]:
+    lines = [f"### {section.title}", ""]
+    lines += ["| " + " | ".join(_md_cell(h) for h in section.header) + " |", "|" + "---|" * len(section.header)]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section.rows]
+    if section.note:
+        lines += ["", f"_{_md_cell(section.note)}_"]
+    return [*lines, ""]
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
     run = doc["run"]
-    crits = criteria_names(doc)
-    lines = [f"## Run `{run['run_id']}`" + (f" ({run['name']})" if run["name"] else ""), ""]
+    lines = [f"## Run `{run['run_id']}`" + (f" ({_md_cell(run['name'])})" if run["name"] else ""), ""]
     suites = ", ".join(f"{s['suite']}@{s['version']} (`{s['hash'][:12]}`)" for s in run["suites"])
     judge = run["judge"]["name"] if run["judge"] else "none"
-    lines += [f"Suites: {suites}. Judge: {_md_cell(judge)}. Samples: {run['samples']}. Status: {run['status']}.", ""]
-    head = [
-        "target",
-        "cases",
-        "pass rate",
-        "passed/evaluated",
-        *[f"mean {c}" for c in crits],
-        "errors",
-        "unscored",
-        "tokens in/out",
-        "p50 latency",
-        "availability",
-        "$/1k cases",
+    lines += [
+        f"Suites: {_md_cell(suites) or '–'}. Judge: {_md_cell(judge)}. Samples: {run['samples']}. "
+        f"Status: {run['status']}.",
+        "",
     ]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for t in doc["targets"].values():
-        cells = [
-            _md_cell(t["target"]),
-            str(t["cases"]),
-            _pct(t["pass_rate"]),
-            f"{t['passed']}/{t['evaluated']}",
-            *[_fmt(t["criteria"].get(c, {}).get("mean")) for c in crits],
-            str(t["errors"]),
-            str(t["unscored"]),
-            f"{t['tokens_in']}/{t['tokens_out']}",
-            _fmt(t["latency_ms_p50"], 0) + " ms",
-            _pct(t["availability"]),
-            _usd(t["cost"]["usd_per_1000_cases"]),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+    for section in report_sections(doc):
+        lines += md_table(section)
     trust = judging_lines(doc.get("judging") or {}) + ifeval_lines(doc.get("ifeval") or {})
     if trust:
-        lines += ["", "**Judge and verifiable instructions**", "", *[f"- {_md_cell(t)}" for t in trust]]
-    failing = [r for r in doc["cases"] if r["verdict"] != "pass"]
+        lines += ["**Judge and verifiable instructions**", "", *[f"- {_md_cell(t)}" for t in trust]]
+    failing = [r for r in doc.get("cases", []) if r["verdict"] != "pass"]
     if failing:
         lines += [
             "",
@@ -115,9 +82,9 @@ def judging_lines(judging: dict[str, Any]) -> list[str]:
         )
     for criterion, a in (judging.get("agreement") or {}).items():
         stat = (
-            f"weighted kappa {_fmt(a.get('weighted_kappa'), 3)}"
+            f"weighted kappa {fmt(a.get('weighted_kappa'), 3)}"
             if "weighted_kappa" in a
-            else f"Krippendorff alpha {_fmt(a.get('krippendorff_alpha'), 3)}"
+            else f"Krippendorff alpha {fmt(a.get('krippendorff_alpha'), 3)}"
         )
         lines.append(
             f"panel agreement  {criterion}: {stat} ({', '.join(a['judges'])}; "
@@ -125,13 +92,13 @@ def judging_lines(judging: dict[str, Any]) -> list[str]:
         )
     for judge, r in (judging.get("pairwise") or {}).items():
         rates = ", ".join(
-            f"{model} {w['wins']}-{w['losses']}-{w['ties']} (score {_pct(w['score'])})"
+            f"{model} {w['wins']}-{w['losses']}-{w['ties']} (score {pct(w['score'])})"
             for model, w in r["win_rates"].items()
         )
         lines.append(
             f"pairwise  judge {judge}: {r['pairs']} pairs in both orders; wins-losses-ties {rates}; "
-            f"position consistency {_pct(r['position_consistency'])}; kappa between orders "
-            f"{_fmt(r['kappa_orders'], 3)}; shown-first won {_pct(r['first_shown_win_rate'])}; "
+            f"position consistency {pct(r['position_consistency'])}; kappa between orders "
+            f"{fmt(r['kappa_orders'], 3)}; shown-first won {pct(r['first_shown_win_rate'])}; "
             f"unscored verdicts {r['unscored']}"
         )
     return lines
@@ -141,7 +108,7 @@ def ifeval_lines(ifeval: dict[str, Any]) -> list[str]:
     """Plain-text lines: IFEval prompt- and instruction-level accuracy, strict and loose, per target."""
 
     def rate(block: dict[str, Any] | None) -> str:
-        return "–" if not block else f"{_pct(block['accuracy'])} ({block['passed']}/{block['total']})"
+        return "–" if not block else f"{pct(block['accuracy'])} ({block['passed']}/{block['total']})"
 
     return [
         f"IFEval  {t['target']}: prompt-level strict {rate(t['prompt_strict'])}, loose {rate(t['prompt_loose'])}; "
@@ -173,9 +140,9 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
     )
-    env.filters["fmt"] = _fmt
-    env.filters["pct"] = _pct
-    env.filters["usd"] = _usd
+    env.filters["fmt"] = fmt
+    env.filters["pct"] = pct
+    env.filters["usd"] = usd
     env.filters["ts"] = lambda t: dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "–"
     env.globals["why"] = why
     return env
@@ -194,25 +161,76 @@ def _script_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _score_axis(hists: list[dict[str, int]]) -> list[float]:
+    """The x values of a criterion's histogram: every integer from 1 to the scale's top (5, or higher when a
+    score above 5 was seen, as on MT-Bench's 1-10), plus any non-integer score seen (a panel's mean)."""
+    seen = {float(k) for h in hists for k in h}
+    top = max(5, int(max(seen, default=5)))
+    return sorted(set(range(1, top + 1)) | seen)
+
+
+def _key(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _error_bar(value: float | None, interval: list[float] | None) -> tuple[float, float]:
+    if value is None or interval is None:
+        return 0.0, 0.0
+    return max(0.0, interval[1] - value), max(0.0, value - interval[0])
+
+
 def histogram_data(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """One chart per criterion: grouped bars of score counts per target (chart shape: see base.html.j2)."""
-    charts = []
+    """Charts of the run (shape: see base.html.j2): per criterion, grouped bars of score counts per target; the
+    mean of every criterion per target with its 95% interval; pairwise win rates and Bradley-Terry ratings."""
+    charts: list[dict[str, Any]] = []
+    targets = list(doc["targets"].values())
     for n, crit in enumerate(criteria_names(doc), start=1):
-        traces = []
-        for t in doc["targets"].values():
-            stats = t["criteria"].get(crit)
-            if not stats:
-                continue
-            hist = stats["histogram"]
-            xs = [1, 2, 3, 4, 5]
-            traces.append({"type": "bar", "name": t["target"], "x": xs, "y": [hist.get(str(x), 0) for x in xs]})
+        hists = [t["criteria"][crit]["histogram"] for t in targets if crit in t["criteria"]]
+        xs = _score_axis(hists)
+        traces = [
+            {
+                "type": "bar",
+                "name": t["target"],
+                "x": xs,
+                "y": [t["criteria"][crit]["histogram"].get(_key(x), 0) for x in xs],
+            }
+            for t in targets
+            if crit in t["criteria"]
+        ]
         layout = {
-            "title": {"text": crit},
+            "title": {"text": f"{crit}: score distribution"},
             "barmode": "group",
             "xaxis": {"title": {"text": "score"}, "dtick": 1},
             "yaxis": {"title": {"text": "responses"}},
         }
         charts.append({"id": f"chart-{n}", "criterion": crit, "traces": traces, "layout": layout})
+    if charts:
+        means = []
+        for t in targets:
+            crits = [c for c, s in t["criteria"].items() if s["mean"] is not None]
+            bars = [_error_bar(t["criteria"][c]["mean"], t["criteria"][c]["ci95"]) for c in crits]
+            means.append(
+                {
+                    "type": "bar",
+                    "name": t["target"],
+                    "x": crits,
+                    "y": [t["criteria"][c]["mean"] for c in crits],
+                    "error_y": {"type": "data", "array": [u for u, _ in bars], "arrayminus": [d for _, d in bars]},
+                }
+            )
+        layout = {"title": {"text": "mean score with 95% CI"}, "barmode": "group", "yaxis": {"title": {"text": "mean"}}}
+        charts.append({"id": "chart-means", "criterion": None, "traces": means, "layout": layout})
+    for judge, ratings in (doc.get("bradley_terry") or {}).items():
+        bars = [_error_bar(r["rating"], r["ci95"]) for r in ratings]
+        trace = {
+            "type": "scatter",
+            "mode": "markers",
+            "x": [r["model"] for r in ratings],
+            "y": [r["rating"] for r in ratings],
+            "error_y": {"type": "data", "array": [u for u, _ in bars], "arrayminus": [d for _, d in bars]},
+        }
+        layout = {"title": {"text": f"Bradley-Terry rating (judge {judge})"}, "yaxis": {"title": {"text": "Elo"}}}
+        charts.append({"id": f"chart-bt-{len(charts)}", "criterion": None, "traces": [trace], "layout": layout})
     return charts
 
 
@@ -225,6 +243,7 @@ def render_html(doc: dict[str, Any]) -> str:
             doc=doc,
             run=doc["run"],
             criteria=criteria_names(doc),
+            sections=report_sections(doc),
             charts=charts,
             charts_json=_script_json(charts),
             judging=judging_lines(doc.get("judging") or {}) + ifeval_lines(doc.get("ifeval") or {}),

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from fake_openai_server import Action, Call, FakeOpenAIServer, bad_request, reply, verdict
 from plotly.offline import get_plotlyjs
+from scipy.stats import binomtest
 from store_rows import rows
 
 from harness.cli import cli
@@ -109,8 +110,9 @@ def test_markdown_and_json_render_and_json_matches_the_store(stored_run: Any) ->
     db, run_id, tmp_path = stored_run
     md = report(db, run_id, "md", tmp_path / "report.md")
     assert f"## Run `{run_id}`" in md
-    assert "| a | 3 | 50.0% | 2/4 |" in md
-    assert "mean preciseness" in md and "mean instruction_following" in md
+    wilson = binomtest(2, 4).proportion_ci(method="wilson")
+    assert f"| a | 3 | 50.0% [{100 * wilson.low:.1f}, {100 * wilson.high:.1f}] | 2 / 4 |" in md
+    assert "mean preciseness [95% CI]" in md and "mean instruction_following [95% CI]" in md
     assert "4 responses not passing" in md
     assert "<script>alert(1)" not in md
 
@@ -129,6 +131,9 @@ def test_markdown_and_json_render_and_json_matches_the_store(stored_run: Any) ->
         assert stats["mean"] == pytest.approx(statistics.fmean(scores))
         assert stats["min"] == min(scores) and stats["max"] == max(scores)
         assert sum(stats["histogram"].values()) == len(scores)
+        low, high = stats["ci95"]
+        assert min(scores) <= low <= stats["mean"] <= high <= max(scores)
+    assert target["pass_rate_ci95"] == pytest.approx([wilson.low, wilson.high], abs=1e-4)
     assert target["passed"] == 2 and target["failed"] == 2 and target["pass_rate"] == 0.5
     by_id = {r["id"]: r for r in responses}
     assert len(doc["cases"]) == len(responses)
@@ -142,3 +147,17 @@ def test_markdown_and_json_render_and_json_matches_the_store(stored_run: Any) ->
             assert {c: s["rationale"] for c, s in case["scores"].items()} == dict.fromkeys(CRITERIA, XSS_RATIONALE)
         else:
             assert XSS_ERROR in case["error"] and case["scores"] == {}
+
+
+def test_json_report_validates_against_its_documented_schema(stored_run: Any) -> None:
+    from jsonschema import Draft202012Validator
+
+    db, run_id, tmp_path = stored_run
+    schema = json.loads((Path(__file__).resolve().parents[2] / "reports/schemas/report.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    doc = json.loads(report(db, run_id, "json", tmp_path / "report.json"))
+    errors = sorted(Draft202012Validator(schema).iter_errors(doc), key=str)
+    assert not errors, errors[0]
+    # the schema is not vacuous: a report missing a contract field fails it
+    del doc["targets"]["a"]["criteria"]["preciseness"]["ci95"]
+    assert list(Draft202012Validator(schema).iter_errors(doc))
