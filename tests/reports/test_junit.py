@@ -19,7 +19,6 @@ from fake_openai_server import Action, Call, FakeOpenAIServer, bad_request, not_
 from store_rows import rows
 
 from harness.cli import cli
-from harness.cli_ci import junit_cmd
 from harness.store import Store
 from reports.junit import xml_safe
 from reports.summary import case_rows
@@ -120,7 +119,9 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stored]:
         assert result.exit_code == 0, result.output
         run_id = json.loads(result.stdout)["run_id"]
         out = tmp / "ci" / "junit.xml"
-        written = CliRunner().invoke(junit_cmd, [run_id, "--db", str(db), "-o", str(out)], catch_exceptions=False)
+        written = CliRunner().invoke(
+            cli, ["report", "--format", "junit", run_id, "--db", str(db), "-o", str(out)], catch_exceptions=False
+        )
         assert written.exit_code == 0, written.output
     yield Stored(db, run_id, out, out.read_text(encoding="utf-8"))
 
@@ -240,7 +241,9 @@ def test_xml_safe_removes_only_what_xml_forbids() -> None:
 
 
 def test_junit_command_prints_to_stdout_without_output(stored: Stored) -> None:
-    result = CliRunner().invoke(junit_cmd, [stored.run_id, "--db", str(stored.db)], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["report", "--format", "junit", stored.run_id, "--db", str(stored.db)], catch_exceptions=False
+    )
     assert result.exit_code == 0
     assert result.stdout == stored.xml
     assert result.stdout.startswith("<?xml version='1.0' encoding='UTF-8'?>\n<testsuites ")
@@ -263,7 +266,9 @@ def test_a_target_declared_down_is_an_unavailable_error(tmp_path: Path, monkeypa
         )
     assert result.exit_code == 0, result.output
     run_id = json.loads(result.stdout)["run_id"]
-    xml = CliRunner().invoke(junit_cmd, [run_id, "--db", str(db)], catch_exceptions=False).stdout
+    xml = (
+        CliRunner().invoke(cli, ["report", "--format", "junit", run_id, "--db", str(db)], catch_exceptions=False).stdout
+    )
     xmlschema.XMLSchema(XSD).validate(xml)
     root = ET.fromstring(xml)
     statuses = [r["status"] for r in rows(db, "SELECT status FROM responses WHERE run_id = ?", run_id)]
