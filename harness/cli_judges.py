@@ -56,6 +56,135 @@ def import_pairwise(file: Path, name: str | None, fmt: str, db: Path | None, con
     click.echo(result.run_id)
 
 
+@import_group.command("alpaca-eval")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="A name for the new run (usable in place of its id).")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@db_option
+@config_option
+def import_alpaca_eval_cmd(
+    files: tuple[Path, ...], name: str | None, fmt: str, db: Path | None, config_path: Path | None
+) -> None:
+    """Import AlpacaEval annotations.json FILES (each a JSON array of judgments of generator_2 against the
+    baseline generator_1, preference in [1, 2]) as ONE pairwise run; print its id and, per annotator and model,
+    the win rate against the baseline, its standard error, wins, losses and draws (as AlpacaEval's leaderboard:
+    the table in percent; JSON as reports give them, win_rate and standard_error in 0-1).
+
+    Every file is validated first: a bad element is reported with its file, line and field, and nothing is
+    written."""
+    from harness.config import load_config
+    from harness.importers.alpaca_eval import read_alpaca_eval, write_alpaca_eval_run
+    from reports.pairwise import pairwise_table
+
+    parsed = read_alpaca_eval(list(files))  # all of them, before the store is even opened
+    store = open_store(db, load_config(config_path))
+    result = write_alpaca_eval_run(store, parsed, name)
+    entries = [
+        e
+        for e in pairwise_table(store.pairwise(result.run_id))
+        if e["model"] in result.models and e["opponent"] in result.baselines
+    ]
+    if fmt == "json":
+        echo_json(
+            {
+                "run_id": result.run_id,
+                "annotations": result.annotations,
+                "models": result.models,
+                "baselines": result.baselines,
+                "judges": result.judges,
+                "win_rates": entries,
+            }
+        )
+        return
+    click.echo(
+        f"imported {result.annotations} annotations of {len(result.models)} models against "
+        f"{', '.join(result.baselines)} by {', '.join(result.judges)}",
+        err=True,
+    )
+    click.echo(
+        table(
+            ["judge", "model", "baseline", "win rate", "std err", "wins", "losses", "draws", "n", "unscored"],
+            [
+                [
+                    e["judge"],
+                    e["model"],
+                    e["opponent"],
+                    _num(None if e["win_rate"] is None else 100 * e["win_rate"], 2),
+                    _num(None if e["standard_error"] is None else 100 * e["standard_error"], 2),
+                    e["wins"],
+                    e["losses"],
+                    e["ties"],
+                    e["n"],
+                    e["unscored"],
+                ]
+                for e in entries
+            ],
+        ),
+        err=True,
+    )
+    click.echo(result.run_id)
+
+
+@import_group.command("mt-bench")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="A name for the new run (usable in place of its id).")
+@click.option(
+    "--threshold",
+    type=click.IntRange(1, 10),
+    default=8,
+    show_default=True,
+    help="The pass threshold on MT-Bench's 1-10 scale: a response passes with a score of at least this.",
+)
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@db_option
+@config_option
+def import_mt_bench_cmd(
+    file: Path, name: str | None, threshold: int, fmt: str, db: Path | None, config_path: Path | None
+) -> None:
+    """Import FILE, FastChat MT-Bench single-answer judgments (JSONL: question_id, model, judge, user_prompt,
+    judgment, score 1-10 or -1, turn), as one judged run: a case per question and turn (tagged turn-1 / turn-2),
+    a response per model and case, criterion "mt_bench". Print its id and the mean score per model and turn
+    (-1 scores are left out, counted as unscored).
+
+    The whole file is validated first: a bad line is reported with its line number and field, and nothing is
+    written."""
+    from harness.config import load_config
+    from harness.importers.mt_bench import read_mt_bench, write_mt_bench_run
+
+    graded, sha256 = read_mt_bench(file)  # all of it, before the store is even opened
+    result = write_mt_bench_run(open_store(db, load_config(config_path)), file, graded, sha256, name, threshold)
+    if fmt == "json":
+        echo_json(
+            {
+                "run_id": result.run_id,
+                "judgments": result.judgments,
+                "cases": result.cases,
+                "judges": result.judges,
+                "threshold": threshold,
+                "models": {
+                    m.model: {"n": m.n, "unscored": m.unscored, "mean": m.mean, "turns": m.turns} for m in result.models
+                },
+            }
+        )
+        return
+    turns = sorted({t for m in result.models for t in m.turns})
+    click.echo(
+        f"imported {result.judgments} judgments on {result.cases} cases by {', '.join(result.judges)} from {file}",
+        err=True,
+    )
+    click.echo(
+        table(
+            ["model", "n", "unscored", "mean", *[f"turn {t}" for t in turns]],
+            [
+                [m.model, m.n, m.unscored, _num(m.mean, 3), *[_num(m.turns.get(t), 3) for t in turns]]
+                for m in result.models
+            ],
+        ),
+        err=True,
+    )
+    click.echo(result.run_id)
+
+
 @click.group("judges")
 def judges_group() -> None:
     """Measure the judges of a run: position bias and agreement, calibration against human labels."""

@@ -479,26 +479,101 @@ class Store:
                 (run_id, source_run),
             )
 
-    def create_pairwise_run(
+    def create_imported_run(
         self,
         name: str | None,
         fingerprint: str,
         harness_version: str,
         config: dict[str, Any],
-        rows: list[dict[str, Any]],
+        *,
+        cases: list[dict[str, Any]] | None = None,
+        responses: list[dict[str, Any]] | None = None,
+        pairwise: list[dict[str, Any]] | None = None,
     ) -> str:
-        """Create a complete run holding the pairwise verdicts `rows` (as for `add_pairwise`), all in one
-        transaction: an import either lands whole or leaves nothing behind."""
+        """Create a complete run from results made elsewhere (harness.importers), in ONE transaction: the run row
+        is inserted here, not by `create_run` (which commits at once), so an import lands whole or not at all.
+
+        cases:     {suite, case_id, data} (data: the case as recorded with a run)
+        responses: {suite, case_id, target, sample, text, cache_key (unique in the run), judge_calls: [...],
+                   optional status (default ok), error, checks (default none)}; 1 attempt, not from the cache
+        a judge call: {judge, template, template_sha256, prompt (messages), raw, status, reason, judgments: [...],
+                   optional judge_sample (default 0)}
+        a judgment:   {criterion, score, score_kind, rationale, status, reason}
+        pairwise:  rows as for `add_pairwise`.
+        Nothing goes to the call cache: an imported reply was not made by any request this harness knows."""
         now = time.time()
-        cols = ", ".join(("run_id", *self.PAIRWISE_FIELDS, "created_at"))
-        marks = ", ".join("?" * (len(self.PAIRWISE_FIELDS) + 2))
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        pw_cols = ", ".join(("run_id", *self.PAIRWISE_FIELDS, "created_at"))
+        pw_marks = ", ".join("?" * (len(self.PAIRWISE_FIELDS) + 2))
         with self._tx() as db:
-            run_id = self.create_run(name, fingerprint, harness_version, config)
-            db.executemany(
-                f"INSERT INTO pairwise ({cols}) VALUES ({marks})",
-                [(run_id, *[row.get(f) for f in self.PAIRWISE_FIELDS], now) for row in rows],
+            db.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, 'complete', ?, ?, ?, ?)",
+                (run_id, name, fingerprint, now, now, harness_version, _json(config)),
             )
-            db.execute("UPDATE runs SET status = 'complete', finished_at = ? WHERE run_id = ?", (now, run_id))
+            db.executemany(
+                "INSERT INTO cases VALUES (?, ?, ?, ?)",
+                [(run_id, c["suite"], c["case_id"], _json(c["data"])) for c in cases or []],
+            )
+            for r in responses or []:
+                cur = db.execute(
+                    "INSERT INTO responses (run_id, suite, case_id, target, sample, status, text, error, attempts,"
+                    " from_cache, cache_key, checks, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?)",
+                    (
+                        run_id,
+                        r["suite"],
+                        r["case_id"],
+                        r["target"],
+                        r["sample"],
+                        r.get("status", "ok"),
+                        r["text"],
+                        r.get("error"),
+                        r["cache_key"],
+                        _json(r.get("checks", [])),
+                        now,
+                    ),
+                )
+                response_id = cur.lastrowid
+                for call in r.get("judge_calls", []):
+                    cur = db.execute(
+                        "INSERT INTO judge_calls (run_id, response_id, judge, template, template_sha256, prompt, raw,"
+                        " status, reason, attempts, from_cache, created_at, judge_sample)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)",
+                        (
+                            run_id,
+                            response_id,
+                            call["judge"],
+                            call["template"],
+                            call["template_sha256"],
+                            _json(call["prompt"]),
+                            call["raw"],
+                            call["status"],
+                            call["reason"],
+                            now,
+                            call.get("judge_sample", 0),
+                        ),
+                    )
+                    db.executemany(
+                        "INSERT INTO judgments (run_id, judge_call_id, response_id, criterion, score, score_kind,"
+                        " rationale, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            (
+                                run_id,
+                                cur.lastrowid,
+                                response_id,
+                                j["criterion"],
+                                j["score"],
+                                j["score_kind"],
+                                j["rationale"],
+                                j["status"],
+                                j["reason"],
+                            )
+                            for j in call["judgments"]
+                        ],
+                    )
+            db.executemany(
+                f"INSERT INTO pairwise ({pw_cols}) VALUES ({pw_marks})",
+                [(run_id, *[row.get(f) for f in self.PAIRWISE_FIELDS], now) for row in pairwise or []],
+            )
         return run_id
 
     def judge_prompt(self, cache_key: str) -> list[dict[str, str]] | None:

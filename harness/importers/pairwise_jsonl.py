@@ -113,6 +113,6 @@ def write_pairwise_run(
         "judge": None,
         "samples": 1,
     }
-    run_id = store.create_pairwise_run(name, sha256, __version__, config, [v.row() for v in verdicts])
+    run_id = store.create_imported_run(name, sha256, __version__, config, pairwise=[v.row() for v in verdicts])
     pairs = {(v.suite, v.case_id, v.sample, v.model_a, v.model_b) for v in verdicts}
     return ImportedRun(run_id, len(verdicts), len(pairs), sorted({v.judge for v in verdicts}))
