@@ -14,12 +14,17 @@ targets:
 judge: gpt4o                # default --judge
 judge_format: json_schema   # json_schema | regex (vLLM structured outputs) | json_object | none
 db: .harness/results.db
+gate:                       # conditions of `harness gate` (flags override; see reports/gate.py)
+  baseline: baselines/nightly.json
+  min_pass_rate: 0.8
+  min_mean: {preciseness: 3.5}
+  max_regression: {"*": 0.2}
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -57,9 +62,31 @@ class TargetEntry(BaseModel):
     gpu_hour: float | None = Field(default=None, ge=0)
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class GateSettings(BaseModel):
+    """`gate:` in harness.yaml: the conditions of `harness gate` (flags override them; see reports/gate.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    baseline: str | None = None  # a run id or name, or a baseline file written by `harness baseline export`
+    targets: list[str] | None = None
+    min_pass_rate: Share | None = None
+    min_pass_rate_suite: dict[str, Share] = Field(default_factory=dict)
+    min_pass_rate_tag: dict[str, Share] = Field(default_factory=dict)
+    min_mean: dict[str, float] = Field(default_factory=dict)
+    max_regression: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    max_pass_rate_drop: Share | None = None
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    max_unscored: Share | None = 0.1
+    max_errors: Share | None = 0.1
+    min_availability: Share | None = 0.95
+
+
 class ConfigFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     targets: dict[str, TargetEntry] = Field(default_factory=dict)
+    gate: GateSettings = Field(default_factory=GateSettings)
     judge: str | None = None
     judge_format: JudgeFormat | None = None
     db: str | None = None

@@ -1,0 +1,295 @@
+"""Quality gates: conditions on a run (and on its comparison with a baseline), each with its figure, and the
+exit code that tells "the model got worse" (1) apart from "the run cannot be trusted" (3).
+
+Trust conditions are checked first, per target; any that fails gives exit code 3 whatever the quality figures:
+  * the run is complete;
+  * availability (share of calls answered) >= min_availability;
+  * error share (responses whose call failed, of all responses) <= max_errors;
+  * unscored share (responses the judge gave no usable score, of the responses answered) <= max_unscored;
+  * there is something to judge: at least one response evaluated (passed or failed).
+Quality conditions (exit code 1 when any fails and every trust condition holds):
+  * pass rate >= min_pass_rate, overall and per suite / per tag where given;
+  * mean score >= min_mean[criterion];
+  * against a baseline, per criterion with a tolerance: a regression fails the gate when the mean delta is a
+    drop larger than the tolerance AND it is significant: its 95% CI excludes zero or its Wilcoxon p-value is
+    below alpha. The pass rate likewise with max_pass_rate_drop and McNemar's exact p-value.
+A usage or config error is exit code 2 (raised as UserError before any condition is read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PASS, QUALITY_FAILED, USAGE, UNTRUSTWORTHY = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class GateRules:
+    min_pass_rate: float | None = None
+    min_pass_rate_suite: dict[str, float] = field(default_factory=dict)
+    min_pass_rate_tag: dict[str, float] = field(default_factory=dict)
+    min_mean: dict[str, float] = field(default_factory=dict)
+    max_regression: dict[str, float] = field(default_factory=dict)  # criterion ("*" = every one) -> tolerance
+    max_pass_rate_drop: float | None = None
+    alpha: float = 0.05
+    max_unscored: float | None = 0.1
+    max_errors: float | None = 0.1
+    min_availability: float | None = 0.95
+
+
+@dataclass(frozen=True)
+class Condition:
+    kind: str  # "trust" or "quality"
+    name: str
+    target: str
+    scope: str  # "run", "suite <name>", "tag <name>", "criterion <name>", "baseline <run>"
+    threshold: float | None
+    actual: float | None
+    ok: bool
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def trust_conditions(doc: dict[str, Any], rules: GateRules, targets: list[str]) -> list[Condition]:
+    out: list[Condition] = []
+    status = doc["run"]["status"]
+    out.append(
+        Condition("trust", "run_complete", "*", "run", None, None, status == "complete", f"run status is {status!r}")
+    )
+    for name in targets:
+        t = doc["targets"][name]
+        if rules.min_availability is not None:
+            a = t["availability"]
+            ok = a is not None and a >= rules.min_availability
+            out.append(
+                Condition(
+                    "trust",
+                    "min_availability",
+                    name,
+                    "run",
+                    rules.min_availability,
+                    a,
+                    ok,
+                    f"availability {_f(a)} (min {rules.min_availability:g}; "
+                    f"{t['unavailable']} calls unavailable, {t['errors']} errors)",
+                )
+            )
+        if rules.max_errors is not None:
+            e = _share(t["errors"], t["responses"])
+            ok = e is not None and e <= rules.max_errors
+            out.append(
+                Condition(
+                    "trust",
+                    "max_errors",
+                    name,
+                    "run",
+                    rules.max_errors,
+                    e,
+                    ok,
+                    f"error share {_f(e)} ({t['errors']} of {t['responses']}; max {rules.max_errors:g})",
+                )
+            )
+        if rules.max_unscored is not None:
+            answered = t["responses"] - t["errors"]
+            u = _share(t["unscored"], answered)
+            ok = u is None or u <= rules.max_unscored
+            out.append(
+                Condition(
+                    "trust",
+                    "max_unscored",
+                    name,
+                    "run",
+                    rules.max_unscored,
+                    u,
+                    ok,
+                    f"unscored share {_f(u)} ({t['unscored']} of {answered} answered; max {rules.max_unscored:g})",
+                )
+            )
+        out.append(
+            Condition(
+                "trust",
+                "evaluated",
+                name,
+                "run",
+                None,
+                float(t["evaluated"]),
+                t["evaluated"] > 0,
+                f"{t['evaluated']} responses evaluated (passed or failed)",
+            )
+        )
+    return out
+
+
+def _rate_condition(name: str, target: str, scope: str, block: dict[str, Any], minimum: float) -> Condition:
+    rate = block["pass_rate"]
+    ok = rate is not None and rate >= minimum
+    by = "" if rate is None or ok else f", {100 * (minimum - rate):.1f} points short"
+    return Condition(
+        "quality",
+        name,
+        target,
+        scope,
+        minimum,
+        rate,
+        ok,
+        f"pass rate {_f(rate)} ({block['passed']}/{block['evaluated']}; min {minimum:g}{by})",
+    )
+
+
+def quality_conditions(doc: dict[str, Any], rules: GateRules, targets: list[str]) -> list[Condition]:
+    out: list[Condition] = []
+    coverage = {(c["suite"], c["target"]): c for c in doc["coverage"]}
+    for name in targets:
+        t = doc["targets"][name]
+        if rules.min_pass_rate is not None:
+            out.append(_rate_condition("min_pass_rate", name, "run", t, rules.min_pass_rate))
+        for suite, minimum in rules.min_pass_rate_suite.items():
+            block = coverage.get((suite, name))
+            if block is None:
+                out.append(
+                    Condition("quality", "min_pass_rate", name, f"suite {suite}", minimum, None, False, "not in run")
+                )
+            else:
+                out.append(_rate_condition("min_pass_rate", name, f"suite {suite}", block, minimum))
+        for tag, minimum in rules.min_pass_rate_tag.items():
+            block = t["tags"].get(tag)
+            if block is None:
+                out.append(
+                    Condition("quality", "min_pass_rate", name, f"tag {tag}", minimum, None, False, "no case has it")
+                )
+            else:
+                out.append(_rate_condition("min_pass_rate", name, f"tag {tag}", block, minimum))
+        for criterion, minimum in rules.min_mean.items():
+            stats = t["criteria"].get(criterion)
+            mean = None if stats is None else stats["mean"]
+            ok = mean is not None and mean >= minimum
+            ci = "" if stats is None or stats["ci95"] is None else f", 95% CI [{stats['ci95'][0]}, {stats['ci95'][1]}]"
+            by = "" if mean is None or ok else f", {minimum - mean:.3f} short"
+            out.append(
+                Condition(
+                    "quality",
+                    "min_mean",
+                    name,
+                    f"criterion {criterion}",
+                    minimum,
+                    mean,
+                    ok,
+                    f"mean {criterion} {_f(mean)} (min {minimum:g}{ci}{by})",
+                )
+            )
+    return out
+
+
+def regression_conditions(compare: dict[str, Any], rules: GateRules, targets: list[str]) -> list[Condition]:
+    """Per compared target and criterion: fail on a significant drop beyond the tolerance."""
+    out: list[Condition] = []
+    base = compare["baseline"]["name"] or compare["baseline"]["run_id"]
+    for block in compare["targets"]:
+        name = block["candidate_target"]
+        if name not in targets:
+            continue
+        for criterion, c in block["criteria"].items():
+            tolerance = rules.max_regression.get(criterion, rules.max_regression.get("*"))
+            if tolerance is None:
+                continue
+            delta, ci, p = c["mean_delta"], c["ci95"], c["p_wilcoxon"]
+            significant = (ci is not None and ci[1] < 0) or (p is not None and p < rules.alpha)
+            failed = delta is not None and delta < -tolerance and significant
+            why = (
+                f"mean delta {criterion} {_f(delta)} vs baseline {base} (tolerance {tolerance:g}; 95% CI "
+                f"{ci if ci is not None else '–'}; Wilcoxon p {_f(p, 4)}; alpha {rules.alpha:g}; n {c['n']})"
+            )
+            if failed:
+                why += f": a significant drop, {-delta - tolerance:.3f} beyond the tolerance"
+            out.append(
+                Condition(
+                    "quality", "max_regression", name, f"criterion {criterion}", -tolerance, delta, not failed, why
+                )
+            )
+        if rules.max_pass_rate_drop is not None:
+            pf = block["pass_fail"]
+            before, after, p = pf["baseline_pass_rate"], pf["candidate_pass_rate"], pf["p_mcnemar"]
+            drop = None if before is None or after is None else before - after
+            failed = drop is not None and drop > rules.max_pass_rate_drop and p is not None and p < rules.alpha
+            why = (
+                f"pass rate {_f(before)} -> {_f(after)} on {pf['evaluated_pairs']} paired responses "
+                f"({pf['pass_to_fail']} pass->fail, {pf['fail_to_pass']} fail->pass; McNemar p {_f(p, 4)}; "
+                f"max drop {rules.max_pass_rate_drop:g})"
+            )
+            out.append(
+                Condition(
+                    "quality",
+                    "max_pass_rate_drop",
+                    name,
+                    f"baseline {base}",
+                    rules.max_pass_rate_drop,
+                    drop,
+                    not failed,
+                    why,
+                )
+            )
+    return out
+
+
+def verdict(conditions: list[Condition]) -> int:
+    if any(not c.ok for c in conditions if c.kind == "trust"):
+        return UNTRUSTWORTHY
+    if any(not c.ok for c in conditions if c.kind == "quality"):
+        return QUALITY_FAILED
+    return PASS
+
+
+OUTCOMES = {
+    PASS: "passed: every condition holds",
+    QUALITY_FAILED: "failed: a quality condition does not hold (the model got worse)",
+    UNTRUSTWORTHY: "not trustworthy: the run cannot be judged (a target down, too many errors or unscored)",
+}
+
+
+def gate_document(
+    doc: dict[str, Any], rules: GateRules, targets: list[str], compare: dict[str, Any] | None
+) -> dict[str, Any]:
+    conditions = trust_conditions(doc, rules, targets) + quality_conditions(doc, rules, targets)
+    if compare is not None:
+        conditions += regression_conditions(compare, rules, targets)
+    code = verdict(conditions)
+    return {
+        "schema": "judge-harness/gate@1",
+        "run_id": doc["run"]["run_id"],
+        "baseline": None if compare is None else compare["baseline"]["run_id"],
+        "targets": targets,
+        "exit_code": code,
+        "outcome": OUTCOMES[code],
+        "rules": asdict(rules),
+        "conditions": [c.as_dict() for c in conditions],
+        "failed": [c.as_dict() for c in conditions if not c.ok],
+    }
+
+
+def gate_markdown(gate: dict[str, Any]) -> str:
+    """A Markdown block for a CI step summary or a pull-request comment."""
+    import html
+
+    def cell(text: Any) -> str:
+        return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
+
+    icon = {PASS: "✅", QUALITY_FAILED: "❌", UNTRUSTWORTHY: "⚠️"}[gate["exit_code"]]
+    lines = [f"### Quality gate {icon} {cell(gate['outcome'])}", "", f"Run `{cell(gate['run_id'])}`", ""]
+    lines += ["| | kind | condition | target | scope | detail |", "|---|---|---|---|---|---|"]
+    for c in gate["conditions"]:
+        lines.append(
+            f"| {'ok' if c['ok'] else '**FAIL**'} | {c['kind']} | {cell(c['name'])} | {cell(c['target'])} | "
+            f"{cell(c['scope'])} | {cell(c['message'])} |"
+        )
+    return "\n".join(lines) + "\n"
