@@ -68,6 +68,14 @@ def render_markdown(doc: dict[str, Any]) -> str:
                 + " |"
             )
         lines += ["", "</details>"]
+    if "regression" in doc:
+        from reports.compare_render import render_markdown as compare_markdown
+
+        lines += ["", compare_markdown(doc["regression"]).rstrip("\n")]
+    if "failover" in doc:
+        from reports.failover_render import render_markdown as failover_markdown
+
+        lines += ["", failover_markdown(doc["failover"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -234,8 +242,23 @@ def histogram_data(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return charts
 
 
+def _section_charts(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The charts of the optional regression and failover sections of a run report."""
+    charts: list[dict[str, Any]] = []
+    if "regression" in doc:
+        from reports.compare_render import compare_charts
+
+        charts += compare_charts(doc["regression"])
+    if "failover" in doc:
+        from reports.failover_render import failover_charts
+
+        charts += failover_charts(doc["failover"])
+    return charts
+
+
 def render_html(doc: dict[str, Any]) -> str:
     charts = histogram_data(doc)
+    sections = _section_charts(doc)
     return (
         _env()
         .get_template("report.html.j2")
@@ -245,7 +268,7 @@ def render_html(doc: dict[str, Any]) -> str:
             criteria=criteria_names(doc),
             sections=report_sections(doc),
             charts=charts,
-            charts_json=_script_json(charts),
+            charts_json=_script_json(charts + sections),
             judging=judging_lines(doc.get("judging") or {}) + ifeval_lines(doc.get("ifeval") or {}),
             plotly_js=_plotly_js(),
         )

@@ -68,6 +68,7 @@ def summary_section(doc: dict[str, Any]) -> Section:
         "unscored",
         "p50 / p95 latency",
         "availability",
+        "flags",
     ]
     rows = [
         [
@@ -80,6 +81,7 @@ def summary_section(doc: dict[str, Any]) -> Section:
             str(t["unscored"]),
             f"{fmt(t['latency_ms_p50'], 0)} / {fmt(t.get('latency_ms_p95'), 0)} ms",
             pct(t["availability"]),
+            "; ".join(f["message"] for f in t.get("flags", [])) or "–",
         ]
         for t in doc["targets"].values()
     ]
@@ -87,9 +89,10 @@ def summary_section(doc: dict[str, Any]) -> Section:
         "Pass rate = passed / (passed + failed), with its Wilson 95% interval. A response passes when every check "
         "passes and every judged criterion reaches the case threshold. Errors (the target call failed) and unscored "
         "responses (the judge gave no usable score) are counted apart, never as a pass or a fail. Means carry a "
-        "percentile-bootstrap 95% interval."
+        "percentile-bootstrap 95% interval. Flags: outputs near-identical across cases (a constant answer can game "
+        "the judge), high error, blocked or unscored shares, low availability."
     )
-    return Section("summary", "Summary", header, rows, note, numeric=set(range(1, len(header))))
+    return Section("summary", "Summary", header, rows, note, numeric=set(range(1, len(header) - 1)))
 
 
 def criteria_section(doc: dict[str, Any]) -> Section | None:

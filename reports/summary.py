@@ -281,6 +281,15 @@ def summarise(store: Store, run_id: str, include_cases: bool = True) -> dict[str
             kept.append(row)
         elif row["checks"] or any(len(s["verdicts"]) > 1 for s in row["scores"].values()):
             kept.append({"target": target, "scores": row["scores"], "checks": row["checks"]})
+    blocks = {name: tally.block() for name, tally in tallies.items()}
+    if include_cases:
+        from reports.anomalies import target_flags
+
+        by_target: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in kept:
+            by_target[row["target"]].append(row)
+        for name, found in target_flags(by_target).items():
+            blocks[name]["flags"] = found
     return {
         "schema": "judge-harness/report@2",
         "run": {
@@ -296,7 +305,7 @@ def summarise(store: Store, run_id: str, include_cases: bool = True) -> dict[str
             "judge_method": config.get("judge_method"),
             "samples": config.get("samples"),
         },
-        "targets": {name: tally.block() for name, tally in tallies.items()},
+        "targets": blocks,
         "coverage": [
             {"suite": suite, "target": target, **_pass_block(verdicts)}
             for (suite, target), verdicts in sorted(coverage.items())

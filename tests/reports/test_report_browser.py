@@ -43,6 +43,7 @@ RATIONALE = f'<img src=x onerror="{_mark("rationale")}"><b>bold</b> & <i>more</i
 ERROR = f'<svg onload="{_mark("error")}">bad request</svg>'
 PROMPT_MARKUP = f'<img src=x onerror="{_mark("prompt")}">'
 MARKS = ["img", "script", "svg", "iframe", "toggle", "rationale", "error", "prompt"]
+OLD = "the baseline's plain answer"
 PLOTLY_TESTER = "js-plotly-tester"  # the hidden svg plotly adds to <body> to measure text
 PLOTLY_COLOURS = [(31, 119, 180), (255, 127, 14)]  # the first two of plotly's default colorway: target a, target b
 
@@ -53,9 +54,11 @@ def prompt_of(case_id: str) -> str:
 
 def policy(call: Call) -> Action | None:
     if call.is_judge:
-        return verdict(2 if prompt_of("second") in call.text else 5, RATIONALE)
+        return verdict(2 if prompt_of("second") in call.text and OLD not in call.text else 5, RATIONALE)
     if prompt_of("broken") in call.text:
         return bad_request(ERROR)
+    if call.body.get("model") == "model-old":
+        return reply(OLD)
     return reply(TEXT_B if call.body.get("model") == "model-b" else TEXT_A)
 
 
@@ -71,16 +74,18 @@ def hostile_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     suite.write_text("\n".join(lines) + "\n", encoding="utf-8")
     db = tmp_path / "results.db"
     with FakeOpenAIServer(policy=policy) as server:
+        judge = ["--judge", f"judge=openai:judge-model@{server.url}", "--db", str(db), "--format", "json"]
+        old = ["-t", f"a=openai:model-old@{server.url}", "--name", "baseline"]
+        result = CliRunner().invoke(cli, ["run", str(suite), *old, *judge], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
         targets = ["-t", f"a=openai:model-a@{server.url}", "-t", f"b=openai:model-b@{server.url}"]
-        judge = ["--judge", f"judge=openai:judge-model@{server.url}"]
-        result = CliRunner().invoke(
-            cli, ["run", str(suite), *targets, *judge, "--db", str(db), "--format", "json"], catch_exceptions=False
-        )
+        result = CliRunner().invoke(cli, ["run", str(suite), *targets, *judge], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     run_id = json.loads(result.stdout)["run_id"]
     out = tmp_path / "report.html"
+    sections = ["--baseline", "baseline", "--primary", "a"]  # the regression and failover sections too
     result = CliRunner().invoke(
-        cli, ["report", run_id, "--format", "html", "--db", str(db), "-o", str(out)], catch_exceptions=False
+        cli, ["report", run_id, "--format", "html", "--db", str(db), "-o", str(out), *sections], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
     return {"db": db, "run_id": run_id, "path": out, "html": out.read_text(encoding="utf-8")}
@@ -117,7 +122,8 @@ def test_control_page_shows_the_payloads_do_run_and_requests_are_seen(tmp_path: 
 def test_report_renders_offline_draws_charts_and_never_runs_model_text(hostile_report: dict[str, Any]) -> None:
     db, run_id, path, page_html = (hostile_report[k] for k in ("db", "run_id", "path", "html"))
     # the store really holds the hostile text
-    assert {r["text"] for r in rows(db, "SELECT text FROM responses WHERE status = 'ok'")} == {TEXT_A, TEXT_B}
+    ok = "SELECT text FROM responses WHERE status = 'ok' AND run_id = ?"
+    assert {r["text"] for r in rows(db, ok, run_id)} == {TEXT_A, TEXT_B}
     assert {r["rationale"] for r in rows(db, "SELECT rationale FROM judgments")} == {RATIONALE}
     assert all(ERROR in r["error"] for r in rows(db, "SELECT error FROM responses WHERE status != 'ok'"))
 
@@ -132,9 +138,16 @@ def test_report_renders_offline_draws_charts_and_never_runs_model_text(hostile_r
     assert result.page_requests == [], f"the report made network requests: {result.page_requests}"
     tree = parse_html(result.dom)
 
-    # charts: every chart the page asks for (at least one per criterion), with a trace per target, drawn by plotly
+    # charts: every chart the page asks for, drawn by plotly: a histogram per criterion with a trace per target,
+    # the means, the regression deltas of target a against the baseline, and the failover ranking
     drawn = assert_charts_rendered(tree, page_html)
-    assert len(drawn) >= len(CRITERIA) and set(drawn.values()) == {2}, drawn
+    assert {f"chart-{n}" for n in range(1, len(CRITERIA) + 1)} | {"chart-means", "compare-chart-1"} <= set(drawn)
+    assert any(c.startswith("failover") for c in drawn), drawn
+    assert all(drawn[f"chart-{n}"] == 2 for n in range(1, len(CRITERIA) + 1)), drawn
+    # the regression section lists the flipped case, the hostile candidate text shown as text beside the old one
+    regression = tree.by_id("compare")
+    assert TEXT_A in regression.text() and OLD in regression.text()
+    assert "second" in regression.text()
 
     # nothing ran: no marks, title as written, no element the payloads would have made
     assert body_marks(tree) == {}
