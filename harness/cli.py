@@ -425,22 +425,70 @@ def runs(limit: int, fmt: str, db: Path | None, config_path: Path | None) -> Non
 
 @cli.command()
 @click.argument("run_id")
-@click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md", "json", "csv", "parquet", "junit"]),
+    default="html",
+    show_default=True,
+    help="csv and parquet write tidy tables (responses, scores, verdicts, checks) into the folder given by -o.",
+)
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
-    help="Write to this file (default: standard output).",
+    help="Write to this file (csv, parquet: this folder); default: standard output.",
+)
+@click.option(
+    "--baseline",
+    default=None,
+    help="Add a regression section: RUN_ID compared with this run (id or name) or baseline file.",
+)
+@click.option(
+    "--primary", default=None, help="Add a failover section: the run's other targets ranked as fallbacks for this one."
 )
 @db_option
 @config_option
-def report(run_id: str, fmt: str, output: Path | None, db: Path | None, config_path: Path | None) -> None:
+def report(
+    run_id: str,
+    fmt: str,
+    output: Path | None,
+    baseline: str | None,
+    primary: str | None,
+    db: Path | None,
+    config_path: Path | None,
+) -> None:
     """Render the report of RUN_ID (an id or a run name) from the store alone."""
-    from reports.render import render
-    from reports.summary import summarise
+    store = open_store(db, load_config(config_path))
+    if fmt in ("csv", "parquet"):
+        from reports.tables import write_tables
 
-    text = render(summarise(open_store(db, load_config(config_path)), run_id), fmt)
+        if output is None:
+            raise UserError(f"--format {fmt} writes one file per table: give a folder with -o", field="--output")
+        for path in write_tables(store, store.run(run_id)["run_id"], output, fmt):
+            click.echo(f"wrote {path}", err=True)
+        return
+    if fmt == "junit":
+        from reports.junit import junit_xml
+
+        text = junit_xml(store, store.run(run_id)["run_id"])
+    else:
+        from reports.render import render
+        from reports.summary import summarise
+
+        doc = summarise(store, run_id)
+        if baseline is not None:
+            from reports.baseline import resolve_baseline
+            from reports.compare import compare_runs
+
+            source, base_id = resolve_baseline(store, baseline)
+            doc["regression"] = compare_runs(source, base_id, doc["run"]["run_id"])
+        if primary is not None:
+            from reports.failover import failover
+
+            doc["failover"] = failover(store, [doc["run"]["run_id"]], primary)
+        text = render(doc, fmt)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -473,12 +521,22 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     )
 
 
+from harness.cli_compare import compare  # noqa: E402
+from harness.cli_failover import failover_cmd  # noqa: E402
+from harness.cli_gate import baseline_group, gate_cmd  # noqa: E402
 from harness.cli_judges import import_group, judges_group  # noqa: E402
 from harness.cli_serve import serve_group  # noqa: E402
+from harness.cli_suites import suites_check, suites_lock  # noqa: E402
 
+suites.add_command(suites_lock)
+suites.add_command(suites_check)
 cli.add_command(import_group)
 cli.add_command(judges_group)
 cli.add_command(serve_group)
+cli.add_command(compare)
+cli.add_command(failover_cmd)
+cli.add_command(gate_cmd)
+cli.add_command(baseline_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -2,8 +2,9 @@
 
 Builds the smoke model (a tiny random-weight Llama) and a LoRA adapter, starts vLLM on the CPU serving
 both (`tiny` and the adapter `ft`: "the service model vs our fine-tuned model" in miniature), runs the
-example suites against both targets with `tiny` as the judge, writes the HTML report, prints where it
-is, and stops the server. Outputs are gibberish (random weights): the demo shows the flow, not quality.
+example suites against both targets with `tiny` as the judge, writes the HTML report (with the failover
+ranking for `base`) and the base-vs-adapter comparison, runs a quality gate on the adapter, prints where the
+reports are, and stops the server. Outputs are gibberish (random weights): the demo shows the flow, not quality.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ WORK = Path(".harness")
 SUITES = Path("prompt_suites/examples")
 
 
-def _harness(argv: list[str]) -> None:
+def _harness(argv: list[str], allowed: tuple[int, ...] = (0,)) -> int:
     try:
         harness_main(argv)
     except SystemExit as exc:
-        if exc.code:
+        code = int(exc.code or 0)
+        if code not in allowed:
             raise
+        return code
+    return 0
 
 
 def main() -> int:
@@ -54,9 +58,17 @@ def main() -> int:
             ]
         )
         report = WORK / "reports" / "demo.html"
-        _harness(["report", "demo", "--format", "html", "-o", str(report), "--db", str(db)])
-        _harness(["report", "demo", "--format", "json", "-o", str(report.with_suffix(".json")), "--db", str(db)])
-    print(f"\nHTML report: {report.resolve()}\nJSON report: {report.with_suffix('.json').resolve()}")
+        compare = WORK / "reports" / "demo-compare.html"
+        store = ["--db", str(db)]
+        _harness(["report", "demo", "--format", "html", "-o", str(report), "--primary", "base", *store])
+        _harness(["report", "demo", "--format", "json", "-o", str(report.with_suffix(".json")), *store])
+        pair = ["--baseline-target", "base", "--candidate-target", "ft"]
+        _harness(["compare", "demo", "demo", *pair, "--format", "html", "-o", str(compare), *store])
+        print("\nquality gate on the adapter (exit 1 = quality below the bar, 3 = run not trustworthy):", flush=True)
+        code = _harness(["gate", "demo", "--target", "ft", "--min-pass-rate", "0.5", *store], allowed=(0, 1, 3))
+        print(f"gate exit code {code}")
+    print(f"\nHTML report (with the failover ranking for base): {report.resolve()}")
+    print(f"JSON report: {report.with_suffix('.json').resolve()}\nbase vs adapter: {compare.resolve()}")
     print(f"store: {db.resolve()} (harness runs --db {db})")
     return 0
 

@@ -122,5 +122,7 @@ def test_committed_baseline_file_gates_without_the_old_store(vllm_url: str, gate
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout)
     (regression,) = [c for c in doc["conditions"] if c["name"] == "max_regression"]
-    assert regression["ok"] and abs(regression["actual"]) <= 0.5  # greedy decoding: the same answers and scores
+    # the same model again: any delta (vLLM on the CPU is not bit-for-bit repeatable across batches) is not a
+    # significant drop, and all five cases were paired against the file
+    assert regression["ok"] and "; n 5)" in regression["message"], regression
     assert doc["baseline"].startswith(tuple("0123456789"))  # the baseline file became a run of a private copy
