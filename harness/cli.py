@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from harness import __version__
-from harness.cli_common import F, config_option, db_option, echo_json, open_store, run_async, table
+from harness.cli_common import F, config_option, db_option, echo_json, open_store, run_async, table, write_output
 from harness.config import Config, load_config
 from harness.errors import UserError
 from harness.store import Store
@@ -489,12 +489,7 @@ def report(
 
             doc["failover"] = failover(store, [doc["run"]["run_id"]], primary)
         text = render(doc, fmt)
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output}", err=True)
+    write_output(text, output)
 
 
 @cli.group()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli_common import config_option, db_option, open_store
+from harness.cli_common import config_option, db_option, open_store, write_output
 
 
 @click.command("compare")
@@ -68,9 +68,4 @@ def compare(
         candidate_target=candidate_target,
     )
     text = render_compare(doc, fmt)
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output}", err=True)
+    write_output(text, output)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from harness.cli_common import config_option, db_option, open_store
+from harness.cli_common import config_option, db_option, open_store, write_output
 from harness.errors import UserError
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -39,12 +39,6 @@ def _prices(values: tuple[str, ...], gpu_hours: tuple[str, ...]) -> dict[str, di
             raise UserError(f"{value!r}: expected NAME=USD (price per GPU-hour)", field="--gpu-hour")
         out[name] = {"gpu_hour": price, "source": "--gpu-hour"}
     return out
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {path}", err=True)
 
 
 @click.command("failover")
@@ -115,8 +109,5 @@ def failover_cmd(
     if emit_config is not None:
         config = doc["fallback_config"]
         is_json = emit_config.suffix.lower() == ".json"
-        _write(emit_config, render_json(config["json"]) if is_json else config["litellm_yaml"])
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        _write(output, text)
+        write_output(render_json(config["json"]) if is_json else config["litellm_yaml"], emit_config)
+    write_output(text, output)

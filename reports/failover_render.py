@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.cli_common import table
-from reports.render import _env, _md_cell, _plotly_js, _script_json, render_json
+from reports.render import _env, _md_cell, _plotly_js, _script_json, render_as
 
 FORMATS = ("table", "json", "md", "html")
 DELTA_CHART_ID = "failover-delta"
@@ -243,12 +243,4 @@ def render_html(doc: dict[str, Any]) -> str:
 
 
 def render_failover(doc: dict[str, Any], fmt: str) -> str:
-    if fmt == "json":
-        return render_json(doc)
-    if fmt == "md":
-        return render_markdown(doc)
-    if fmt == "html":
-        return render_html(doc)
-    if fmt == "table":
-        return render_text(doc)
-    raise ValueError(f"unknown format {fmt}")
+    return render_as(doc, fmt, {"md": render_markdown, "html": render_html, "table": render_text})

@@ -154,22 +154,14 @@ def quality_conditions(doc: dict[str, Any], rules: GateRules, targets: list[str]
         t = doc["targets"][name]
         if rules.min_pass_rate is not None:
             out.append(_rate_condition("min_pass_rate", name, "run", t, rules.min_pass_rate))
-        for suite, minimum in rules.min_pass_rate_suite.items():
-            block = coverage.get((suite, name))
+        scoped = [(f"suite {s}", coverage.get((s, name)), m) for s, m in rules.min_pass_rate_suite.items()]
+        scoped += [(f"tag {tag}", t["tags"].get(tag), m) for tag, m in rules.min_pass_rate_tag.items()]
+        for scope, block, minimum in scoped:
             if block is None:
-                out.append(
-                    Condition("quality", "min_pass_rate", name, f"suite {suite}", minimum, None, False, "not in run")
-                )
+                missing = f"no response of {name} in this {scope.split()[0]}"
+                out.append(Condition("quality", "min_pass_rate", name, scope, minimum, None, False, missing))
             else:
-                out.append(_rate_condition("min_pass_rate", name, f"suite {suite}", block, minimum))
-        for tag, minimum in rules.min_pass_rate_tag.items():
-            block = t["tags"].get(tag)
-            if block is None:
-                out.append(
-                    Condition("quality", "min_pass_rate", name, f"tag {tag}", minimum, None, False, "no case has it")
-                )
-            else:
-                out.append(_rate_condition("min_pass_rate", name, f"tag {tag}", block, minimum))
+                out.append(_rate_condition("min_pass_rate", name, scope, block, minimum))
         for criterion, minimum in rules.min_mean.items():
             stats = t["criteria"].get(criterion)
             mean = None if stats is None else stats["mean"]

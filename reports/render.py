@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -275,11 +276,14 @@ def render_html(doc: dict[str, Any]) -> str:
     )
 
 
-def render(doc: dict[str, Any], fmt: str) -> str:
+def render_as(doc: dict[str, Any], fmt: str, renderers: dict[str, Callable[[dict[str, Any]], str]]) -> str:
+    """Render a document with the renderer named by `fmt` (json is shared by every document)."""
     if fmt == "json":
         return render_json(doc)
-    if fmt == "md":
-        return render_markdown(doc)
-    if fmt == "html":
-        return render_html(doc)
-    raise ValueError(f"unknown format {fmt}")
+    if fmt not in renderers:
+        raise ValueError(f"unknown format {fmt}")
+    return renderers[fmt](doc)
+
+
+def render(doc: dict[str, Any], fmt: str) -> str:
+    return render_as(doc, fmt, {"md": render_markdown, "html": render_html})

@@ -68,6 +68,11 @@ def test_quality_floor_missed_exits_1_and_says_by_how_much(runs: dict[str, Any])
     res = gate(runs, "new", "--min-pass-rate", "0.5", "--min-pass-rate-tag", "all=0.5")
     assert res.exit_code == 1, res.output
     assert "FAIL" in res.stdout and "pass rate 0.333 (4/12; min 0.5, 16.7 points short)" in res.stdout
+    # a floor on a suite or tag the run does not have is a failure, not silently met
+    res = gate(runs, "old", "--min-pass-rate-suite", "other=0.5", "--format", "json")
+    assert res.exit_code == 1
+    (failed,) = json.loads(res.stdout)["failed"]
+    assert failed["scope"] == "suite other" and failed["message"] == "no response of m in this suite"
 
 
 def test_regression_against_a_baseline_run_exits_1(runs: dict[str, Any]) -> None:
