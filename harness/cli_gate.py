@@ -96,6 +96,37 @@ def gate_cmd(
 
     Exit codes: 0 every condition holds; 1 a quality condition failed (the model got worse); 2 usage or config
     error; 3 the run is not trustworthy (a target down, too many errors or unscored judgments)."""
+    try:
+        _gate(**locals())
+    except (UserError, click.exceptions.ClickException, click.exceptions.Exit):
+        raise
+    except Exception as exc:  # a crash must not read as "quality failed" (exit 1) in CI
+        import traceback
+
+        traceback.print_exc()
+        click.echo(f"error: the gate could not be computed ({type(exc).__name__}: {exc}); not trustworthy", err=True)
+        sys.exit(3)
+
+
+def _gate(
+    run_id: str,
+    baseline: str | None,
+    targets: tuple[str, ...],
+    min_pass_rate: float | None,
+    min_pass_rate_suite: tuple[str, ...],
+    min_pass_rate_tag: tuple[str, ...],
+    min_mean: tuple[str, ...],
+    max_regression: tuple[str, ...],
+    max_pass_rate_drop: float | None,
+    alpha: float | None,
+    max_unscored: float | None,
+    max_errors: float | None,
+    min_availability: float | None,
+    junit: Path | None,
+    fmt: str,
+    db: Path | None,
+    config_path: Path | None,
+) -> None:
     from reports.gate import GateRules, gate_document, gate_markdown
     from reports.summary import summarise
 

@@ -11,7 +11,8 @@ then asserts its response's verdict:
   pass      the test passes
   fail      the test fails, showing every check, every judged score with its rationale, and the response
   error     the test fails as an endpoint error (the target gave no response): not a quality failure
-  unscored  the test fails: the judge gave no usable score, with the reason
+  unscored  the test fails: the judge gave no usable score, with the reason, or nothing evaluated the response
+            (a case with no check run without a judge)
 
 Without --harness-judge (or a `judge` in harness.yaml) only the deterministic checks decide. Under pytest-xdist
 each worker runs the cases of the tests it is given (those queued to it when the first one starts).
@@ -424,8 +425,10 @@ def failure_text(
         cause = "no response, so nothing was checked or judged; not a quality failure"
         title = f"endpoint error{of(len(errors))} ({cause}): {errors[0]['error']}"
     else:
-        reason = why(next(r for r in outcome.rows if r["verdict"] != "pass")).removeprefix("unscored: ")
-        title = f"unscored (the checks passed, the judge gave no usable score): {reason}"
+        row = next(r for r in outcome.rows if r["verdict"] != "pass")
+        reason = why(row).removeprefix("unscored: ")
+        cause = "the checks passed, the judge gave no usable score" if row["scores"] else "no check, no judge"
+        title = f"unscored ({cause}): {reason}"
     lines = [title, where]
     first = outcome.rows[0]
     prompt = next((m["content"] for m in reversed(first.get("messages") or []) if m["role"] == "user"), None)

@@ -98,9 +98,24 @@ def read_baseline(path: Path) -> dict[str, Any]:
         if key not in doc:
             raise UserError(f"the baseline has no '{key}'", file=path, field=key)
     for n, r in enumerate(doc["results"]):
+        where = f"results[{n}]"
+        if not isinstance(r, dict):
+            raise UserError("a result must be an object", file=path, field=where)
         missing = [k for k in ("suite", "case_id", "target", "sample", "status", "checks", "scores") if k not in r]
         if missing:
-            raise UserError(f"result {n} lacks {', '.join(missing)}", file=path, field=f"results[{n}]")
+            raise UserError(f"result {n} lacks {', '.join(missing)}", file=path, field=where)
+        if not isinstance(r["checks"], list) or not all(isinstance(c, dict) and "passed" in c for c in r["checks"]):
+            raise UserError("checks must be a list of {check, passed}", file=path, field=f"{where}.checks")
+        if not isinstance(r["scores"], dict):
+            raise UserError("scores must map a criterion to its verdicts", file=path, field=f"{where}.scores")
+        for criterion, verdicts in r["scores"].items():
+            field = f"{where}.scores.{criterion}"
+            if not isinstance(verdicts, list) or not all(
+                isinstance(v, dict) and {"judge", "score", "status"} <= set(v) for v in verdicts
+            ):
+                raise UserError(
+                    "a criterion's verdicts must be a list of {judge, score, status}", file=path, field=field
+                )
     return dict(doc)
 
 

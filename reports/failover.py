@@ -275,7 +275,8 @@ def rank_candidates(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         )
         groups: list[list[dict[str, Any]]] = []
         for e in scored:
-            if groups and intervals_overlap(groups[-1][0]["expected_loss_ci95"], e["expected_loss_ci95"]):
+            lead, ci = (groups[-1][0]["expected_loss_ci95"], e["expected_loss_ci95"]) if groups else (None, None)
+            if lead is not None and ci is not None and intervals_overlap(lead, ci):  # unknown CI: no tie claimed
                 groups[-1].append(e)
             else:
                 groups.append([e])

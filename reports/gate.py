@@ -11,8 +11,11 @@ Quality conditions (exit code 1 when any fails and every trust condition holds):
   * pass rate >= min_pass_rate, overall and per suite / per tag where given;
   * mean score >= min_mean[criterion];
   * against a baseline, per criterion with a tolerance: a regression fails the gate when the mean delta is a
-    drop larger than the tolerance AND it is significant: its 95% CI excludes zero or its Wilcoxon p-value is
-    below alpha. The pass rate likewise with max_pass_rate_drop and McNemar's exact p-value.
+    drop larger than the tolerance AND it is significant: its 95% CI excludes zero (with at least
+    MIN_PAIRS_FOR_CI pairs: a bootstrap of fewer hugs the deltas seen) or its Wilcoxon p-value is below alpha.
+    The pass rate likewise with max_pass_rate_drop and McNemar's exact p-value. A requested regression check that
+    cannot be made (a target without a baseline counterpart, a criterion not scored in both runs) is a failed
+    trust condition (exit 3), never a silent pass.
 A usage or config error is exit code 2 (raised as UserError before any condition is read).
 """
 
@@ -183,55 +186,76 @@ def quality_conditions(doc: dict[str, Any], rules: GateRules, targets: list[str]
     return out
 
 
+MIN_PAIRS_FOR_CI = 10  # below this a percentile bootstrap hugs the few deltas seen: only the p-value decides
+
+
+def _unchecked(name: str, scope: str, why: str) -> Condition:
+    """A regression condition that could not be checked: the gate cannot vouch for the run (exit 3)."""
+    return Condition("trust", "regression_checked", name, scope, None, None, False, why)
+
+
 def regression_conditions(compare: dict[str, Any], rules: GateRules, targets: list[str]) -> list[Condition]:
-    """Per compared target and criterion: fail on a significant drop beyond the tolerance."""
+    """Per gated target and criterion: fail on a significant drop beyond the tolerance. A requested check that
+    cannot be made (the target was not compared, a criterion was not scored in both runs, no pair was evaluated)
+    is a failed trust condition, never a silent pass."""
     out: list[Condition] = []
     base = compare["baseline"]["name"] or compare["baseline"]["run_id"]
-    for block in compare["targets"]:
-        name = block["candidate_target"]
-        if name not in targets:
+    blocks = {b["candidate_target"]: b for b in compare["targets"]}
+    for name in targets:
+        block = blocks.get(name)
+        if block is None:
+            out.append(_unchecked(name, f"baseline {base}", f"target {name} has no counterpart in baseline {base}"))
             continue
-        for criterion, c in block["criteria"].items():
+        named = [c for c in rules.max_regression if c != "*"]
+        wanted = sorted(block["criteria"]) if "*" in rules.max_regression else []
+        for criterion in sorted(set(named) | set(wanted)):
             tolerance = rules.max_regression.get(criterion, rules.max_regression.get("*"))
+            c = block["criteria"].get(criterion)
             if tolerance is None:
                 continue
-            delta, ci, p = c["mean_delta"], c["ci95"], c["p_wilcoxon"]
-            significant = (ci is not None and ci[1] < 0) or (p is not None and p < rules.alpha)
-            failed = delta is not None and delta < -tolerance and significant
-            why = (
-                f"mean delta {criterion} {_f(delta)} vs baseline {base} (tolerance {tolerance:g}; 95% CI "
-                f"{ci if ci is not None else '–'}; Wilcoxon p {_f(p, 4)}; alpha {rules.alpha:g}; n {c['n']})"
-            )
-            if failed:
-                why += f": a significant drop, {-delta - tolerance:.3f} beyond the tolerance"
-            out.append(
-                Condition(
-                    "quality", "max_regression", name, f"criterion {criterion}", -tolerance, delta, not failed, why
+            if c is None or not c["n"]:
+                out.append(
+                    _unchecked(name, f"criterion {criterion}", f"{criterion} was not scored on both sides of any pair")
                 )
-            )
+                continue
+            out.append(_criterion_condition(name, criterion, c, tolerance, rules.alpha, base))
+        if "*" in rules.max_regression and not block["criteria"]:
+            out.append(_unchecked(name, f"baseline {base}", "no criterion was scored in both runs"))
         if rules.max_pass_rate_drop is not None:
-            pf = block["pass_fail"]
-            before, after, p = pf["baseline_pass_rate"], pf["candidate_pass_rate"], pf["p_mcnemar"]
-            drop = None if before is None or after is None else before - after
-            failed = drop is not None and drop > rules.max_pass_rate_drop and p is not None and p < rules.alpha
-            why = (
-                f"pass rate {_f(before)} -> {_f(after)} on {pf['evaluated_pairs']} paired responses "
-                f"({pf['pass_to_fail']} pass->fail, {pf['fail_to_pass']} fail->pass; McNemar p {_f(p, 4)}; "
-                f"max drop {rules.max_pass_rate_drop:g})"
-            )
-            out.append(
-                Condition(
-                    "quality",
-                    "max_pass_rate_drop",
-                    name,
-                    f"baseline {base}",
-                    rules.max_pass_rate_drop,
-                    drop,
-                    not failed,
-                    why,
-                )
-            )
+            out.append(_pass_rate_condition(name, block["pass_fail"], rules, base))
     return out
+
+
+def _criterion_condition(
+    name: str, criterion: str, c: dict[str, Any], tolerance: float, alpha: float, base: str
+) -> Condition:
+    delta, ci, p, n = c["mean_delta"], c["ci95"], c["p_wilcoxon"], c["n"]
+    by_ci = ci is not None and n >= MIN_PAIRS_FOR_CI and ci[1] < 0
+    significant = by_ci or (p is not None and p < alpha)
+    failed = delta is not None and delta < -tolerance and significant
+    why = (
+        f"mean delta {criterion} {_f(delta)} vs baseline {base} (tolerance {tolerance:g}; 95% CI "
+        f"{ci if ci is not None else '–'}; Wilcoxon p {_f(p, 4)}; alpha {alpha:g}; n {n})"
+    )
+    if failed:
+        why += f": a significant drop, {-delta - tolerance:.3f} beyond the tolerance"
+    return Condition("quality", "max_regression", name, f"criterion {criterion}", -tolerance, delta, not failed, why)
+
+
+def _pass_rate_condition(name: str, pf: dict[str, Any], rules: GateRules, base: str) -> Condition:
+    if not pf["evaluated_pairs"]:
+        return _unchecked(name, f"baseline {base}", "no pair was evaluated (pass or fail) in both runs")
+    before, after, p = pf["baseline_pass_rate"], pf["candidate_pass_rate"], pf["p_mcnemar"]
+    drop = None if before is None or after is None else before - after
+    limit = rules.max_pass_rate_drop
+    assert limit is not None
+    failed = drop is not None and drop > limit and p is not None and p < rules.alpha
+    why = (
+        f"pass rate {_f(before)} -> {_f(after)} on {pf['evaluated_pairs']} paired responses "
+        f"({pf['pass_to_fail']} pass->fail, {pf['fail_to_pass']} fail->pass; McNemar p {_f(p, 4)}; "
+        f"max drop {limit:g})"
+    )
+    return Condition("quality", "max_pass_rate_drop", name, f"baseline {base}", limit, drop, not failed, why)
 
 
 def verdict(conditions: list[Condition]) -> int:

@@ -134,6 +134,8 @@ def why(row: dict[str, Any]) -> str:
     if failed:
         return "failed checks: " + ", ".join(failed)[:200]
     if row["verdict"] == "unscored":
+        if not row["scores"]:
+            return "unscored: nothing evaluated this response (no check, no rubric judge)"
         reasons = {s["reason"] for s in row["scores"].values() if s["status"] != "scored"}
         return "unscored: " + "; ".join(sorted(str(r) for r in reasons))[:200]
     low = [

@@ -5,7 +5,8 @@ Plain Python on purpose: `harness run` prints this summary, and it must not pay 
 A response's verdict is one of:
   error     the target call failed (after retries); nothing was checked or judged
   fail      a check failed, or a judged criterion scored below the case's threshold
-  unscored  checks passed but the judge gave no usable score for some criterion (reason recorded)
+  unscored  checks passed but the judge gave no usable score for some criterion (reason recorded), or nothing
+            evaluated the response at all (no check, and no rubric judge scored it)
   pass      every check passed and every judged criterion reached the threshold
 `pass_rate` = pass / (pass + fail): errors and unscored responses are counted, never guessed.
 """
@@ -36,7 +37,8 @@ def _verdict(
     if not all(c["passed"] for c in row["checks"]):
         return "fail"
     if not judged or not criteria:
-        return "pass"
+        # passed by its checks; with no check and no rubric judge nothing evaluated it: never a pass
+        return "pass" if row["checks"] else "unscored"
     if any(scores.get(c) is None or scores[c]["status"] != "scored" for c in criteria):
         return "unscored"
     return "pass" if all(scores[c]["score"] >= threshold for c in criteria) else "fail"

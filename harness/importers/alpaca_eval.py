@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from harness import __version__
 from harness.errors import UserError
@@ -47,7 +47,10 @@ from harness.targets.spec import TargetSpec
 FORMAT = "alpaca-eval"
 SUITE = "alpaca_eval"
 Name = Annotated[str, Field(min_length=1)]
-Preference = Annotated[float, Field(ge=1, le=2, allow_inf_nan=False)]
+# AlpacaEval's own pairwise_to_winrate reads a preference of 0 as a draw (older files): kept as 1.5
+Preference = Annotated[
+    float, BeforeValidator(lambda v: 1.5 if v == 0 else v), Field(ge=1, le=2, allow_inf_nan=False)
+]
 
 
 class Annotation(BaseModel):

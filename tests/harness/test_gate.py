@@ -146,3 +146,37 @@ def test_gate_section_of_harness_yaml_and_step_summary(runs: dict[str, Any], tmp
     assert "## Run `" in text  # the run's Markdown report follows
     # a flag overrides the file
     assert gate(runs, "new", "--config", config, "--max-regression", "preciseness=3").exit_code == 0
+
+
+def test_a_regression_check_that_cannot_be_made_is_never_a_silent_pass(runs: dict[str, Any]) -> None:
+    res = gate(runs, "new", "--baseline", "old", "--max-regression", "precisenes=0.5", "--format", "json")
+    assert res.exit_code == 3, res.output
+    (failed,) = json.loads(res.stdout)["failed"]
+    assert failed["name"] == "regression_checked" and "precisenes was not scored" in failed["message"]
+    # a baseline whose target only errored: no pair scored on both sides, so nothing was compared
+    res = gate(runs, "new", "--baseline", "down", "--max-regression", "0.5", "--format", "json")
+    assert res.exit_code == 3, res.output
+    (failed,) = json.loads(res.stdout)["failed"]
+    assert failed["name"] == "regression_checked" and failed["kind"] == "trust"
+
+
+def test_a_handful_of_drops_is_not_significant_by_bootstrap_alone() -> None:
+    from reports.gate import _criterion_condition
+
+    two = {"mean_delta": -1.0, "ci95": [-1.0, -1.0], "p_wilcoxon": 0.5, "n": 2}
+    assert _criterion_condition("m", "preciseness", two, 0.5, 0.05, "old").ok
+    many = {"mean_delta": -1.0, "ci95": [-1.4, -0.6], "p_wilcoxon": 0.07, "n": 12}
+    assert not _criterion_condition("m", "preciseness", many, 0.5, 0.05, "old").ok
+
+
+def test_a_broken_baseline_file_is_a_usage_error(runs: dict[str, Any], tmp_path: Path) -> None:
+    from harness.cli import main
+
+    path = tmp_path / "b.json"
+    assert invoke("baseline", "export", runs["old"], "-o", path, "--db", runs["db"]).exit_code == 0
+    doc = json.loads(path.read_text())
+    del doc["results"][3]["scores"]["preciseness"][0]["judge"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SystemExit) as exc:
+        main(["gate", runs["new"], "--db", str(runs["db"]), "--baseline", str(path), "--max-regression", "0.5"])
+    assert exc.value.code == 2

@@ -141,7 +141,7 @@ def write(path: Path, items: list[Any]) -> Path:
 
 def test_null_preference_is_unscored_and_files_add_up(tmp_path: Path) -> None:
     one = write(tmp_path / "one.json", [annotation(), annotation(instruction="Count", preference=None)])
-    two = write(tmp_path / "two.json", [annotation(generator_2="model-y", preference=1.5)])
+    two = write(tmp_path / "two.json", [annotation(generator_2="model-y", preference=0)])
     db = tmp_path / "r.db"
     out = invoke_json("import", "alpaca-eval", one, two, "--db", db, "--format", "json")
     assert out["models"] == ["model-x", "model-y"]
@@ -165,7 +165,7 @@ BAD = [
     ([annotation(), [1, 2]], 13, None, "must be a JSON object"),
     ([annotation(), annotation(preference=...)], 13, "preference", "is required but missing"),
     ([annotation(), annotation(preference=2.5)], 20, "preference", "less than or equal to 2"),
-    ([annotation(preference=0)], 9, "preference", "greater than or equal to 1"),
+    ([annotation(preference=0.5)], 9, "preference", "greater than or equal to 1"),
     ([annotation(generator_2="")], 7, "generator_2", "at least 1 character"),
     ([annotation(), annotation(output_2="other")], 13, "instruction", "first at"),
     ([], None, None, "holds no annotations"),

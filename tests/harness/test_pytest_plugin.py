@@ -121,15 +121,15 @@ def test_k_selects_by_tag_and_without_a_judge_only_the_checks_decide(
     project: pytest.Pytester, server: FakeOpenAIServer
 ) -> None:
     result = project.runpytest_subprocess("suites", "-k", "geo", "-rA", *targets(server, judge=False), timeout=300)
-    # geo: wrong-word fails its check; low-score has no check and no judge, so it passes
-    result.assert_outcomes(passed=2, failed=2, deselected=6)
-    result.stdout.fnmatch_lines(
-        ["PASSED suites/demo.yaml::low-score[[]alpha[]]", "PASSED suites/demo.yaml::low-score[[]beta[]]"]
-    )
+    # geo: wrong-word fails its check; low-score has no check and no judge: nothing evaluates it, so it fails as
+    # unscored (never a silent pass)
+    result.assert_outcomes(failed=4, deselected=6)
+    result.stdout.fnmatch_lines(["*unscored (no check, no judge): nothing evaluated this response*"])
+    result.stdout.fnmatch_lines(["FAILED suites/demo.yaml::low-score[[]alpha[]] - unscored (no check, no judge)*"])
     assert target_prompts(server) == {"Name the capital of France", "LOWSCORE: describe Lyon"}
     assert server.calls(judge=True) == []
     result = project.runpytest_subprocess("suites", "-k", "smoke", *targets(server, judge=False), timeout=300)
-    result.assert_outcomes(passed=2, deselected=8)
+    result.assert_outcomes(passed=2, deselected=8)  # smoke has a check: it alone decides
 
 
 def test_pytest_xdist_gives_the_same_outcomes_with_a_shared_store(

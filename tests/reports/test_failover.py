@@ -328,3 +328,24 @@ def test_checks_only_runs_compare_pass_verdicts(tmp_path: Path, monkeypatch: pyt
     assert half["mean_delta"] == -0.5 and half["quality_retained"] == 50.0 and half["pass_agreement"] == 0.5
     assert half["criteria"]["pass"]["n"] == 6
     assert "no judge scores in these runs: quality is the checks' verdict (pass 1, fail 0)" in doc["notes"]
+
+
+def test_an_unknown_interval_never_claims_a_tie() -> None:
+    from reports.failover import rank_candidates
+
+    def entry(target: str, loss: float, ci: list[float] | None, cost: float) -> dict[str, Any]:
+        return {
+            "target": target,
+            "flags": [],
+            "expected_loss": loss,
+            "expected_loss_ci95": ci,
+            "usd_per_1000_cases": cost,
+            "latency_ms_p50": 100.0,
+        }
+
+    ranked = rank_candidates(
+        [entry("good", 0.05, [0.0, 0.1], 5.0), entry("one-pair", 3.0, None, 0.1), entry("mid", 0.5, [0.4, 0.6], 1.0)]
+    )
+    assert [e["target"] for e in ranked] == ["good", "mid", "one-pair"]
+    ranked = rank_candidates([entry("best-n1", 0.0, None, 5.0), entry("bad", 2.5, [2.3, 2.7], 0.1)])
+    assert [e["target"] for e in ranked] == ["best-n1", "bad"]

@@ -215,7 +215,8 @@ def test_an_unjudged_run_has_empty_score_tables_with_every_column(
         assert list(df.columns) == list(SCHEMA[path.stem])
         assert len(df) == {"responses": 20, "scores": 0, "verdicts": 0, "checks": 12}[path.stem], path
     responses = read_table(tmp_path / "csv" / "responses.csv")
-    assert set(responses["verdict"]) == {"pass", "fail", "error"}  # checks alone decide
+    # checks alone decide; a case without checks was evaluated by nothing: unscored, never a pass
+    assert set(responses["verdict"]) == {"pass", "fail", "error", "unscored"}
 
 
 def test_importing_the_tables_module_does_not_import_pandas() -> None:
