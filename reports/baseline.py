@@ -73,9 +73,16 @@ def export_baseline(store: Store, run_id: str) -> dict[str, Any]:
 
 
 def write_baseline(store: Store, run_id: str, path: Path) -> dict[str, Any]:
+    """Write the snapshot as JSON with one case and one result per line: small, and a refreshed baseline shows in
+    a code review as the lines of the results that changed."""
     doc = export_baseline(store, run_id)
+    head = {k: v for k, v in doc.items() if k not in ("cases", "results")}
+    parts = [orjson.dumps(head, option=orjson.OPT_SORT_KEYS)[:-1]]
+    for key in ("cases", "results"):
+        rows = b",\n".join(orjson.dumps(x, option=orjson.OPT_SORT_KEYS) for x in doc[key])
+        parts.append(b',\n"' + key.encode() + b'": [\n' + rows + b"\n]")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    path.write_bytes(b"".join(parts) + b"}\n")
     return doc
 
 
