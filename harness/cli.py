@@ -448,6 +448,9 @@ def runs(limit: int, fmt: str, db: Path | None, config_path: Path | None) -> Non
 @click.option(
     "--primary", default=None, help="Add a failover section: the run's other targets ranked as fallbacks for this one."
 )
+@click.option(
+    "--bench", "bench_run", default=None, help="Show this `harness bench` run's lm-eval metrics for the same targets."
+)
 @db_option
 @config_option
 def report(
@@ -456,6 +459,7 @@ def report(
     output: Path | None,
     baseline: str | None,
     primary: str | None,
+    bench_run: str | None,
     db: Path | None,
     config_path: Path | None,
 ) -> None:
@@ -488,6 +492,10 @@ def report(
             from reports.failover import failover
 
             doc["failover"] = failover(store, [doc["run"]["run_id"]], primary)
+        if bench_run is not None:
+            from reports.bench import bench_rows
+
+            doc["bench"] = [*doc.get("bench", []), *bench_rows(store, bench_run, targets=set(doc["targets"]))]
         text = render(doc, fmt)
     write_output(text, output)
 
@@ -516,6 +524,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     )
 
 
+from harness.cli_bench import bench_cmd  # noqa: E402
 from harness.cli_compare import compare  # noqa: E402
 from harness.cli_failover import failover_cmd  # noqa: E402
 from harness.cli_gate import baseline_group, gate_cmd  # noqa: E402
@@ -532,6 +541,7 @@ cli.add_command(compare)
 cli.add_command(failover_cmd)
 cli.add_command(gate_cmd)
 cli.add_command(baseline_group)
+cli.add_command(bench_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -185,6 +185,108 @@ def import_mt_bench_cmd(
     click.echo(result.run_id)
 
 
+@import_group.command("lm-eval-samples")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--model-name",
+    default=None,
+    help="The model that wrote the samples (default: as named by the results_<timestamp>.json beside each file).",
+)
+@click.option("--name", default=None, help="A name for the new run (usable in place of its id).")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@db_option
+@config_option
+def import_lm_eval_samples_cmd(
+    files: tuple[Path, ...],
+    model_name: str | None,
+    name: str | None,
+    fmt: str,
+    db: Path | None,
+    config_path: Path | None,
+) -> None:
+    """Import lm-evaluation-harness samples FILES (samples_<task>_<timestamp>.jsonl, from --log_samples or
+    --predict_only; generate_until tasks) as one run: a case per task and document, a response per model,
+    document and generation, lm-eval's 0/1 metrics as checks and other numeric metrics as scores. Print its id and,
+    per target and task, each metric's mean (lm-eval's figure); `harness judge RUN --judge SPEC` then judges it.
+
+    Every file is validated first: a bad line is reported with its file, line and field, and nothing is written."""
+    from harness.config import load_config
+    from harness.importers.lm_eval_samples import read_lm_eval_samples, write_lm_eval_run
+
+    parsed = read_lm_eval_samples(list(files), model_name)  # all of them, before the store is even opened
+    result = write_lm_eval_run(open_store(db, load_config(config_path)), parsed, name)
+    if fmt == "json":
+        echo_json(
+            {
+                "run_id": result.run_id,
+                "cases": result.cases,
+                "responses": result.responses,
+                "targets": result.targets,
+                "tasks": result.figures,
+                "skipped_metrics": result.skipped_metrics,
+            }
+        )
+        return
+    click.echo(f"imported {result.responses} responses on {result.cases} cases from {len(files)} files", err=True)
+    click.echo(
+        table(
+            ["target", "task", "docs", "responses", "metric", "mean"],
+            [
+                [f["target"], f["task"], f["docs"], f["responses"], metric, _num(mean, 4)]
+                for f in result.figures
+                for metric, mean in (f["metrics"] or {"–": None}).items()
+            ],
+        ),
+        err=True,
+    )
+    if result.skipped_metrics:
+        click.echo(f"not imported (not a number per document): {', '.join(result.skipped_metrics)}", err=True)
+    click.echo(result.run_id)
+
+
+@import_group.command("promptfoo")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="A name for the new run (usable in place of its id).")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@db_option
+@config_option
+def import_promptfoo_cmd(file: Path, name: str | None, fmt: str, db: Path | None, config_path: Path | None) -> None:
+    """Import FILE, the output of `promptfoo eval -o results.json`, as one run: a target per provider, a case per
+    prompt and test, a response per result with its latency and tokens; promptfoo's assertions as checks (so the
+    pass, fail and error counts are promptfoo's), its score and named scores as scores. Print its id and, per
+    target, promptfoo's passes, failures, errors and cost.
+
+    The whole file is validated first: a bad field is reported with its line, and nothing is written."""
+    from harness.config import load_config
+    from harness.importers.promptfoo import read_promptfoo, write_promptfoo_run
+
+    parsed = read_promptfoo(file)  # all of it, before the store is even opened
+    result = write_promptfoo_run(open_store(db, load_config(config_path)), parsed, name)
+    if fmt == "json":
+        echo_json(
+            {
+                "run_id": result.run_id,
+                "results": result.results,
+                "cases": result.cases,
+                "targets": result.targets,
+                "promptfoo_stats": result.stats,
+            }
+        )
+        return
+    click.echo(f"imported {result.results} results on {result.cases} cases from {file}", err=True)
+    click.echo(
+        table(
+            ["target", "provider", "passed", "failed", "errors", "cost (USD)"],
+            [
+                [t["target"], t["provider"], t["passed"], t["failed"], t["errors"], f"{t['cost_usd']:.6g}"]
+                for t in result.targets
+            ],
+        ),
+        err=True,
+    )
+    click.echo(result.run_id)
+
+
 @click.group("judges")
 def judges_group() -> None:
     """Measure the judges of a run: position bias and agreement, calibration against human labels."""

@@ -4,7 +4,8 @@ Tables: runs, cases (what each run asked), responses (one row per target x case 
 and check results), judge_calls (rendered judge prompt, raw reply, template), judgments (one row per
 criterion), pairwise (one row per pairwise verdict: which response was shown first, the winner, and the
 optional gold answer; written by pairwise judging and by `harness import pairwise-jsonl`), call_cache
-(successful replies keyed by request, for reuse across runs).
+(successful replies keyed by request, for reuse across runs), bench_results (lm-evaluation-harness metrics of
+`harness bench`: one row per target x task x metric x filter, with its stderr).
 No secret is ever written here: targets are stored by provider, model, base URL and the *name* of
 the environment variable holding the key.
 """
@@ -78,6 +79,12 @@ CREATE TABLE IF NOT EXISTS pairwise (
   template_sha256 TEXT, prompt TEXT, raw TEXT, created_at REAL NOT NULL, rationale TEXT, preference REAL
 );
 CREATE INDEX IF NOT EXISTS pairwise_run ON pairwise(run_id);
+CREATE TABLE IF NOT EXISTS bench_results (
+  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, target TEXT NOT NULL, task TEXT NOT NULL, metric TEXT NOT NULL,
+  filter TEXT NOT NULL, value REAL, stderr REAL, n_samples INTEGER, task_version TEXT, higher_is_better INTEGER,
+  is_group INTEGER NOT NULL DEFAULT 0, config TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bench_results_run ON bench_results(run_id);
 CREATE TABLE IF NOT EXISTS call_cache (
   key TEXT PRIMARY KEY, text TEXT NOT NULL, finish_reason TEXT, tokens_in INTEGER, tokens_out INTEGER,
   latency_ms REAL, created_at REAL NOT NULL, logprobs TEXT
@@ -495,7 +502,8 @@ class Store:
 
         cases:     {suite, case_id, data} (data: the case as recorded with a run)
         responses: {suite, case_id, target, sample, text, cache_key (unique in the run), judge_calls: [...],
-                   optional status (default ok), error, checks (default none)}; 1 attempt, not from the cache
+                   optional status (default ok), error, checks (default none), latency_ms, tokens_in, tokens_out,
+                   finish_reason (default null)}; 1 attempt, not from the cache
         a judge call: {judge, template, template_sha256, prompt (messages), raw, status, reason, judgments: [...],
                    optional judge_sample (default 0)}
         a judgment:   {criterion, score, score_kind, rationale, status, reason}
@@ -517,7 +525,8 @@ class Store:
             for r in responses or []:
                 cur = db.execute(
                     "INSERT INTO responses (run_id, suite, case_id, target, sample, status, text, error, attempts,"
-                    " from_cache, cache_key, checks, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?)",
+                    " from_cache, cache_key, checks, created_at, latency_ms, tokens_in, tokens_out, finish_reason)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         run_id,
                         r["suite"],
@@ -530,6 +539,10 @@ class Store:
                         r["cache_key"],
                         _json(r.get("checks", [])),
                         now,
+                        r.get("latency_ms"),
+                        r.get("tokens_in"),
+                        r.get("tokens_out"),
+                        r.get("finish_reason"),
                     ),
                 )
                 response_id = cur.lastrowid
@@ -575,6 +588,60 @@ class Store:
                 [(run_id, *[row.get(f) for f in self.PAIRWISE_FIELDS], now) for row in pairwise or []],
             )
         return run_id
+
+    # lm-eval benchmark metrics (harness bench) ------------------------------------------------------
+    BENCH_FIELDS = (
+        "target",
+        "task",
+        "metric",
+        "filter",
+        "value",
+        "stderr",
+        "n_samples",
+        "task_version",
+        "higher_is_better",
+        "is_group",
+    )
+
+    def add_bench_results(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        """Record one lm-eval run's metrics in one transaction. Each row: the BENCH_FIELDS (target, task, metric
+        and filter required; value and stderr None where lm-eval gave none, e.g. "N/A"; higher_is_better and
+        is_group as bools) and `config`, a JSON-able dict (the task's lm-eval config and alias)."""
+        now = time.time()
+        values = [
+            (
+                run_id,
+                *[int(v) if isinstance(v, bool) else v for v in (row.get(f) for f in self.BENCH_FIELDS)],
+                _json(row.get("config") or {}),
+                now,
+            )
+            for row in rows
+        ]
+        cols = ", ".join(("run_id", *self.BENCH_FIELDS, "config", "created_at"))
+        marks = ", ".join("?" * (len(self.BENCH_FIELDS) + 3))
+        with self._tx() as db:
+            db.executemany(f"INSERT INTO bench_results ({cols}) VALUES ({marks})", values)
+
+    def fail_run(self, run_id: str, reason: str) -> None:
+        """Mark a run failed, its reason kept in the run's config as `failure` (`harness bench` when lm-eval fails)."""
+        self.db.execute(
+            "UPDATE runs SET status = 'failed', finished_at = ?, config = json_set(config, '$.failure', ?)"
+            " WHERE run_id = ?",
+            (time.time(), reason, run_id),
+        )
+        self.commit()
+
+    def bench_results(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's lm-eval metrics in the order recorded; higher_is_better and is_group as bools (or None)."""
+        out = []
+        for r in self.db.execute("SELECT * FROM bench_results WHERE run_id = ? ORDER BY id", (run_id,)).fetchall():
+            item = dict(r)
+            item["config"] = orjson.loads(item["config"])
+            hib = item["higher_is_better"]
+            item["higher_is_better"] = None if hib is None else bool(hib)
+            item["is_group"] = bool(item["is_group"])
+            out.append(item)
+        return out
 
     def judge_prompt(self, cache_key: str) -> list[dict[str, str]] | None:
         """The prompt of the judge call whose reply the cache holds under this key (the prompt that produced

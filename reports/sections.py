@@ -225,8 +225,14 @@ def cost_section(doc: dict[str, Any]) -> Section:
 
 def report_sections(doc: dict[str, Any]) -> list[Section]:
     """The report's tables, in reading order (coverage and per-case rows are drawn by each renderer)."""
+    from reports.bench import bench_section  # reports.bench builds on this module
+
+    benchmarks = bench_section(doc.get("bench") or [])
+    if doc["run"].get("kind") == "bench":  # lm-eval metrics only: no response of its own to summarise
+        return [benchmarks] if benchmarks is not None else []
     found = [
         summary_section(doc),
+        benchmarks,
         criteria_section(doc),
         tags_section(doc),
         pairwise_section(doc),

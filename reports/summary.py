@@ -306,6 +306,7 @@ def summarise(store: Store, run_id: str, include_cases: bool = True) -> dict[str
             "judge": config.get("judge"),
             "judge_method": config.get("judge_method"),
             "samples": config.get("samples"),
+            "kind": config.get("kind", "eval"),
         },
         "targets": blocks,
         "coverage": [
@@ -315,6 +316,7 @@ def summarise(store: Store, run_id: str, include_cases: bool = True) -> dict[str
         "judging": _judging(store, run["run_id"], config, kept),
         "ifeval": ifeval_summary(kept),
         **_pairwise(store, run["run_id"]),
+        **_bench(store, run["run_id"]),
         **({"cases": kept} if include_cases else {}),
     }
 
@@ -337,6 +339,14 @@ def _judging(store: Store, run_id: str, config: dict[str, Any], rows: list[dict[
     if pairs:
         out["pairwise"] = pairwise_summary(pairs)
     return out
+
+
+def _bench(store: Store, run_id: str) -> dict[str, Any]:
+    """lm-eval metrics stored with the run (`harness bench`), when it has any."""
+    from reports.bench import bench_rows
+
+    rows = bench_rows(store, run_id)
+    return {"bench": rows} if rows else {}
 
 
 def _pairwise(store: Store, run_id: str) -> dict[str, Any]:

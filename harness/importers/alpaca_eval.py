@@ -48,9 +48,7 @@ FORMAT = "alpaca-eval"
 SUITE = "alpaca_eval"
 Name = Annotated[str, Field(min_length=1)]
 # AlpacaEval's own pairwise_to_winrate reads a preference of 0 as a draw (older files): kept as 1.5
-Preference = Annotated[
-    float, BeforeValidator(lambda v: 1.5 if v == 0 else v), Field(ge=1, le=2, allow_inf_nan=False)
-]
+Preference = Annotated[float, BeforeValidator(lambda v: 1.5 if v == 0 else v), Field(ge=1, le=2, allow_inf_nan=False)]
 
 
 class Annotation(BaseModel):

@@ -46,9 +46,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness import __version__
 from harness.errors import UserError
+from harness.importers.names import imported_spec, target_name
 from harness.store import Store
 from harness.suites.loader import jsonl_models
-from harness.targets.spec import TargetSpec
 
 FORMAT = "mt-bench"
 SUITE = "mt_bench"
@@ -245,12 +245,6 @@ def _judge_call(g: Graded) -> dict[str, Any]:
     }
 
 
-def _spec(name: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A target spec (as runs record them) for a model known only by its name (not validated: FastChat names such
-    as "mistralai/Mixtral-8x7B-Instruct-v0.1" hold characters a harness target name may not)."""
-    return TargetSpec.model_construct(name=name, provider="imported", model=name, params=params or {}).public()
-
-
 def write_mt_bench_run(
     store: Store,
     path: Path,
@@ -274,7 +268,7 @@ def write_mt_bench_run(
             {
                 "suite": SUITE,
                 "case_id": item.case_id,
-                "target": item.model,
+                "target": target_name(item.model),
                 "sample": 0,
                 "text": g.answer,
                 "cache_key": f"imported:{FORMAT}:{sha256}:{item.model}:{item.case_id}",
@@ -290,9 +284,9 @@ def write_mt_bench_run(
         "suites": [
             {"suite": SUITE, "version": "imported", "hash": sha256, "cases": len(cases), "path": str(path.resolve())}
         ],
-        "targets": [_spec(m) for m in models],
-        "judge": _spec(judges[0], {"prompts": prompts}),
-        "judges": [_spec(j, {"prompts": prompts}) for j in judges],
+        "targets": [imported_spec(m) for m in models],
+        "judge": imported_spec(judges[0], {"prompts": prompts}),
+        "judges": [imported_spec(j, {"prompts": prompts}) for j in judges],
         "judge_method": {
             "mode": "rubric",
             "format": "imported",

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from store_rows import rows
 
 from harness.cli import cli, main
+from harness.importers.names import target_name
 from harness.store import Store
 from reports.summary import summarise
 
@@ -75,9 +76,10 @@ def test_the_summary_gives_the_means_per_model_and_turn(tmp_path: Path) -> None:
     store = Store(db)
     run = store.run("mt")
     assert run["run_id"] == out["run_id"] and run["status"] == "complete"
-    assert [t["name"] for t in run["config"]["targets"]] == MODELS
-    blocks = target_blocks(summarise(store, out["run_id"]))
-    assert sorted(blocks) == MODELS
+    assert [t["model"] for t in run["config"]["targets"]] == MODELS  # the model names as given
+    # target names are the model names made safe: "mistralai/Mixtral-..." -> "mistralai-Mixtral-..."
+    assert [t["name"] for t in run["config"]["targets"]] == [target_name(m) for m in MODELS]
+    blocks = {m: target_blocks(summarise(store, out["run_id"]))[target_name(m)] for m in MODELS}
     for model in MODELS:
         stats = blocks[model]["criteria"]["mt_bench"]
         assert stats["mean"] == pytest.approx(mean(per_model[model]), abs=1e-4)
@@ -102,7 +104,8 @@ def test_threshold_sets_the_pass_verdicts(tmp_path: Path) -> None:
     for model in MODELS:
         tens = sum(s >= 10 for s in per_model[model])
         assert 0 < tens < 40
-        assert (blocks[model]["passed"], blocks[model]["failed"]) == (tens, 40 - tens)
+        block = blocks[target_name(model)]
+        assert (block["passed"], block["failed"]) == (tens, 40 - tens)
     cases = rows(db, "SELECT data FROM cases WHERE run_id = ?", out["run_id"])
     assert {json.loads(c["data"])["threshold"] for c in cases} == {10}
 
@@ -123,7 +126,7 @@ def test_what_the_run_records(tmp_path: Path) -> None:
     judgments = {j["response_id"]: j for j in rows(db, "SELECT * FROM judgments WHERE run_id = ?", run_id)}
     assert len(responses) == len(calls) == len(judgments) == 80
     for line in lines:
-        r = responses[(line["model"], f"{line['question_id']}-turn{line['turn']}")]
+        r = responses[(target_name(line["model"]), f"{line['question_id']}-turn{line['turn']}")]
         assert (r["status"], r["checks"], r["attempts"], r["from_cache"], r["sample"]) == ("ok", "[]", 1, 0, 0)
         text = r["text"]  # exactly what the judge saw, e.g. " 1. ..." keeps its leading space
         (question,) = cases[r["case_id"]]["messages"]
