@@ -343,12 +343,18 @@ def run(
 
 @cli.command("judge")
 @click.argument("run_id")
+@click.option(
+    "--criteria",
+    default=None,
+    help="Judge on these criteria (C1,C2) instead of each case's own, e.g. for an imported run scored elsewhere.",
+)
 @judge_options
 @limit_options
 @db_option
 @config_option
 def judge_cmd(
     run_id: str,
+    criteria: str | None,
     judges: tuple[str, ...],
     concurrency: int | None,
     timeout: float | None,
@@ -383,15 +389,39 @@ def judge_cmd(
         raise UserError("give a judge: --judge SPEC (or `judge` in harness.yaml)", field="--judge")
     if settings.mode == "pairwise" and len(targets) < 2:
         raise UserError("pairwise judging compares targets: the run has only one", field="--judge-mode")
+    chosen = _rejudge_criteria(store, source["run_id"], criteria)
     options = RunOptions(
         samples=int(source["config"].get("samples") or 1),
         no_cache=no_cache,
         name=name,
         judging=settings,
         rejudge_of=source["run_id"],
+        criteria=chosen,
         prices={model: p.model_dump() for model, p in config.data.prices.items()},
     )
     _execute(Runner(store, [], targets, judge_specs, options), store, fmt)
+
+
+def _rejudge_criteria(store: Store, run_id: str, criteria: str | None) -> list[str] | None:
+    """The --criteria list (checked), or None to keep the cases' own, which must then all be known to the judges."""
+    from judges.criteria import KNOWN_CRITERIA
+
+    known = ", ".join(sorted(KNOWN_CRITERIA))
+    if criteria is not None:
+        names = [c.strip() for c in criteria.split(",") if c.strip()]
+        unknown = [c for c in names if c not in KNOWN_CRITERIA]
+        if not names or unknown:
+            raise UserError(f"unknown criterion {(unknown or [''])[0]!r}; expected some of {known}", field="--criteria")
+        return names
+    for case in store.cases(run_id):
+        unknown = [c for c in case.get("criteria", []) if c not in KNOWN_CRITERIA]
+        if unknown:
+            raise UserError(
+                f"case {case['case_id']} of run {run_id} is scored on {unknown[0]!r}, which no judge here knows "
+                f"(an imported score?): give --criteria from {known}",
+                field="--criteria",
+            )
+    return None
 
 
 @cli.command()

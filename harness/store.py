@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -472,12 +472,26 @@ class Store:
         )
         return {(r[0], r[1], int(r[2]), r[3], r[4], r[5], r[6]) for r in rows}
 
-    def copy_responses(self, source_run: str, run_id: str) -> None:
-        """Copy a run's cases and responses (with their check results) into another run, for re-judging."""
+    def copy_responses(
+        self,
+        source_run: str,
+        run_id: str,
+        edit: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        """Copy a run's cases and responses (with their check results) into another run, for re-judging; `edit`
+        gives the fields to change in each copied case (e.g. other criteria)."""
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO cases SELECT ?, suite, case_id, data FROM cases WHERE run_id = ?", (run_id, source_run)
-            )
+            if edit is None:
+                db.execute(
+                    "INSERT INTO cases SELECT ?, suite, case_id, data FROM cases WHERE run_id = ?", (run_id, source_run)
+                )
+            else:
+                rows = db.execute("SELECT suite, case_id, data FROM cases WHERE run_id = ?", (source_run,)).fetchall()
+                edited = []
+                for suite, case_id, data in rows:
+                    case = orjson.loads(data)
+                    edited.append((run_id, suite, case_id, _json({**case, **edit(case)})))
+                db.executemany("INSERT INTO cases VALUES (?, ?, ?, ?)", edited)
             db.execute(
                 "INSERT INTO responses (run_id, suite, case_id, target, sample, status, text, error, finish_reason,"
                 " tokens_in, tokens_out, latency_ms, attempts, from_cache, cache_key, checks, created_at)"

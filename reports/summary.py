@@ -284,6 +284,9 @@ def summarise(store: Store, run_id: str, include_cases: bool = True) -> dict[str
         elif row["checks"] or any(len(s["verdicts"]) > 1 for s in row["scores"].values()):
             kept.append({"target": target, "scores": row["scores"], "checks": row["checks"]})
     blocks = {name: tally.block() for name, tally in tallies.items()}
+    if config.get("imported"):  # the responses were timed elsewhere, and recorded at import: no throughput here
+        for block in blocks.values():
+            block["cost"]["throughput_per_s"] = None
     if include_cases:
         from reports.anomalies import target_flags
 

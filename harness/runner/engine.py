@@ -15,6 +15,7 @@ import asyncio
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import harness
@@ -24,8 +25,9 @@ from harness.runner.endpoint import CallResult, Endpoint
 from harness.runner.judging import JudgeSettings, judge_pair, judge_response
 from harness.store import Store, StoredResponse
 from harness.suites.loader import iter_cases
-from harness.suites.models import ResolvedCase, Suite
+from harness.suites.models import DEFAULT_THRESHOLD, ResolvedCase, Suite
 from harness.targets.spec import TargetSpec, fingerprint
+from judges.criteria import SCALE_MAX, SCALE_MIN
 
 
 @dataclass
@@ -35,7 +37,15 @@ class RunOptions:
     name: str | None = None
     judging: JudgeSettings = field(default_factory=JudgeSettings)
     rejudge_of: str | None = None  # a run id: judge its stored responses again, call no target
+    criteria: list[str] | None = None  # re-judging: judge on these criteria instead of each case's own
     prices: dict[str, dict[str, float]] = field(default_factory=dict)  # harness.yaml `prices:` per model id
+
+
+def rejudge_overrides(case: dict[str, Any], criteria: list[str]) -> dict[str, Any]:
+    """What re-judging on other criteria changes in a recorded case: the criteria, and a pass threshold outside
+    the judges' 1-5 scale (e.g. MT-Bench's 8 of 10) becomes the default."""
+    threshold = case.get("threshold", DEFAULT_THRESHOLD)
+    return {"criteria": criteria, "threshold": threshold if SCALE_MIN <= threshold <= SCALE_MAX else DEFAULT_THRESHOLD}
 
 
 class Runner:
@@ -64,7 +74,7 @@ class Runner:
         return sum(s.case_count for s in self.suites) * self.options.samples * len(self.targets)
 
     def config(self) -> dict[str, Any]:
-        config = {
+        config: dict[str, Any] = {
             "suites": [s.identity() for s in self.suites],
             "targets": [t.public() for t in self.targets],
             "judge": self.judges[0].public() if self.judges else None,
@@ -80,6 +90,8 @@ class Runner:
         if self._source is not None:
             config["rejudge_of"] = self._source["run_id"]
             config["suites"] = self._source["config"]["suites"]
+            if self.options.criteria is not None:
+                config["criteria"] = self.options.criteria
         return config
 
     def fingerprint(self) -> str:
@@ -100,7 +112,13 @@ class Runner:
         if run_id is None:
             run_id = self.store.create_run(self.options.name, fp, harness.__version__, self.config())
             if self._source is not None:
-                self.store.copy_responses(self._source["run_id"], run_id)
+                self.store.copy_responses(
+                    self._source["run_id"],
+                    run_id,
+                    None
+                    if self.options.criteria is None
+                    else partial(rejudge_overrides, criteria=self.options.criteria),
+                )
         else:
             self.store.set_run_status(run_id, "running")
         self.run_id = run_id
@@ -132,6 +150,8 @@ class Runner:
                 yield from iter_cases(suite)
         else:
             for row in self.store.cases(self._source["run_id"]):
+                if self.options.criteria is not None:
+                    row = {**row, **rejudge_overrides(row, self.options.criteria)}
                 yield ResolvedCase.from_normalised(row["suite"], {"id": row["case_id"], **row})
 
     async def _run_all(self, endpoints: dict[str, Endpoint], judge_eps: list[Endpoint]) -> None:

@@ -286,3 +286,28 @@ def test_reference_guided_prompts_give_the_answer_and_question(tmp_path: Path) -
     ]
     templates = [c["template"] for c in rows(db, "SELECT template FROM judge_calls ORDER BY id")]
     assert templates == ["mt-bench/single-math-v1", "mt-bench/single-math-v1-multi-turn"]
+
+
+def test_our_judge_rescores_the_imported_answers_on_our_criteria(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fake_openai_server import FakeOpenAIServer, verdict
+
+    db = tmp_path / "r.db"
+    run_id = invoke_json("import", "mt-bench", DATA, "--db", db, "--format", "json")["run_id"]
+    with FakeOpenAIServer(policy=lambda call: verdict(4) if call.is_judge else None) as server:
+        judge = f"j=openai:judge@{server.url}"
+        # the imported criterion is MT-Bench's own: our judges cannot score it, and say so instead of crashing
+        code, _, err = harness_exit(capsys, "judge", run_id, "--judge", judge, "--db", db)
+        assert code == 2 and "'mt_bench', which no judge here knows" in err and "--criteria" in err
+        out = invoke_json(
+            "judge", run_id, "--judge", judge, "--criteria", "preciseness", "--db", db, "--format", "json"
+        )
+        assert len(server.calls(judge=True)) == 80
+    new = out["run_id"]
+    cases = [json.loads(c["data"]) for c in rows(db, "SELECT data FROM cases WHERE run_id = ?", new)]
+    assert {(tuple(c["criteria"]), c["threshold"]) for c in cases} == {(("preciseness",), 4)}  # 8 of 10 is off-scale
+    blocks = target_blocks(summarise(Store(db), new))
+    assert {n: (b["passed"], b["criteria"]["preciseness"]["n"]) for n, b in blocks.items()} == {
+        target_name(m): (40, 40) for m in MODELS
+    }

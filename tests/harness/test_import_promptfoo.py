@@ -107,6 +107,7 @@ def test_the_report_shows_the_pass_counts_promptfoo_printed(tmp_path: Path) -> N
         shown = Counter({k: block[k] for k in ("passed", "failed", "errors") if block[k]})
         assert shown == providers[name], name
         assert block["unscored"] == 0 and block["responses"] == 10
+        assert block["cost"]["throughput_per_s"] is None  # timed by promptfoo, recorded at import: no throughput
         assert (block["tokens_in"], block["tokens_out"]) == tokens[ids[name]]
         for (provider, prompt), column in counts.items():  # per prompt: one table column each
             if provider == name:
