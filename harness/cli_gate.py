@@ -73,31 +73,13 @@ def _settings(config_gate: GateSettings, flags: dict[str, Any]) -> GateSettings:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "md"]), default="table", show_default=True)
 @db_option
 @config_option
-def gate_cmd(
-    run_id: str,
-    baseline: str | None,
-    targets: tuple[str, ...],
-    min_pass_rate: float | None,
-    min_pass_rate_suite: tuple[str, ...],
-    min_pass_rate_tag: tuple[str, ...],
-    min_mean: tuple[str, ...],
-    max_regression: tuple[str, ...],
-    max_pass_rate_drop: float | None,
-    alpha: float | None,
-    max_unscored: float | None,
-    max_errors: float | None,
-    min_availability: float | None,
-    junit: Path | None,
-    fmt: str,
-    db: Path | None,
-    config_path: Path | None,
-) -> None:
+def gate_cmd(**options: Any) -> None:
     """Check RUN_ID against quality conditions (flags, or `gate:` in harness.yaml).
 
     Exit codes: 0 every condition holds; 1 a quality condition failed (the model got worse); 2 usage or config
     error; 3 the run is not trustworthy (a target down, too many errors or unscored judgments)."""
     try:
-        _gate(**locals())
+        _gate(**options)
     except (UserError, click.exceptions.ClickException, click.exceptions.Exit):
         raise
     except Exception as exc:  # a crash must not read as "quality failed" (exit 1) in CI

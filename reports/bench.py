@@ -10,19 +10,6 @@ from typing import Any
 from harness.store import Store
 from reports.sections import Section, fmt
 
-ROW_FIELDS = (
-    "target",
-    "task",
-    "metric",
-    "filter",
-    "value",
-    "stderr",
-    "n_samples",
-    "task_version",
-    "higher_is_better",
-    "is_group",
-)
-
 
 def bench_rows(store: Store, run_id: str, targets: Collection[str] | None = None) -> list[dict[str, Any]]:
     """The lm-eval metrics stored with run RUN_ID (an id or a run name), in the order recorded: one dict per
@@ -38,7 +25,7 @@ def bench_rows(store: Store, run_id: str, targets: Collection[str] | None = None
         out.append(
             {
                 "run_id": resolved,
-                **{f: r[f] for f in ROW_FIELDS},
+                **{f: r[f] for f in Store.BENCH_FIELDS},
                 "alias": config.get("alias") or r["task"],
                 "requests": config.get("requests"),
                 "requests_sent": config.get("requests_sent"),
