@@ -40,6 +40,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from harness import __version__
 from harness.errors import UserError
+from harness.importers.names import imported_method, read_utf8
 from harness.store import Store
 from harness.suites.loader import validation_error
 from harness.targets.spec import TargetSpec
@@ -181,14 +182,7 @@ def _field_line(text: str, start: int, end: int, field: str, lines: _Lines) -> i
 
 def read_annotations(path: Path) -> AnnotationsFile:
     """Read and validate one annotations file."""
-    try:
-        content = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read the file ({exc.strerror})", file=path) from None
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"not UTF-8 text (byte {exc.start})", file=path) from None
+    content, text = read_utf8(path)
     lines = _Lines(text)
     annotations: list[tuple[int, Annotation]] = []
     for start, end, value in _elements(path, text, lines):
@@ -235,20 +229,6 @@ def _spec(name: str) -> dict[str, Any]:
     return TargetSpec.model_construct(name=name, provider="imported", model=name).public()
 
 
-def _method(mode: str, template: str) -> dict[str, Any]:
-    """The judge method (as runs record it) of judgments made elsewhere: format "imported", template text unknown."""
-    return {
-        "mode": mode,
-        "format": "imported",
-        "samples": 1,
-        "per_criterion": False,
-        "logprobs": False,
-        "aggregate": "mean",
-        "template": template,
-        "template_sha256": "",
-    }
-
-
 def write_alpaca_eval_run(store: Store, files: list[AnnotationsFile], name: str | None = None) -> ImportedAlpacaEval:
     """Create a complete pairwise run holding every annotation of the validated files, in one transaction."""
     annotations = [a for f in files for _, a in f.annotations]
@@ -274,7 +254,7 @@ def write_alpaca_eval_run(store: Store, files: list[AnnotationsFile], name: str 
         "targets": [_spec(n) for n in names],
         "judge": _spec(judges[0]),
         "judges": [_spec(j) for j in judges],
-        "judge_method": _method("pairwise", ", ".join(f"alpaca_eval/{j}" for j in judges)),
+        "judge_method": imported_method(", ".join(f"alpaca_eval/{j}" for j in judges), mode="pairwise"),
         "samples": 1,
     }
     run_id = store.create_imported_run(name, fingerprint, __version__, config, pairwise=[a.row() for a in annotations])

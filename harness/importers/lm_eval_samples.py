@@ -65,7 +65,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness import __version__
 from harness.errors import UserError
 from harness.importers.messages import prompt_messages
-from harness.importers.names import imported_spec, target_name
+from harness.importers.names import imported_method, imported_spec, target_name
 from harness.store import Store
 from harness.suites.loader import validation_error
 from harness.suites.models import DEFAULT_THRESHOLD
@@ -461,18 +461,7 @@ def write_lm_eval_run(store: Store, parsed: ParsedSamples, name: str | None = No
         "targets": [imported_spec(m) for m in models],
         "judge": None,  # the verdicts are lm-eval's checks; `harness judge` adds a judge's
         "judges": [judge] if scored else [],
-        "judge_method": {
-            "mode": "rubric",
-            "format": "imported",
-            "samples": 1,
-            "per_criterion": False,
-            "logprobs": False,
-            "aggregate": "mean",
-            "template": ", ".join(f"lm-eval/{t}" for t in tasks),
-            "template_sha256": "",
-        }
-        if scored
-        else None,
+        "judge_method": imported_method(", ".join(f"lm-eval/{t}" for t in tasks)) if scored else None,
         "samples": max(len(d.generations) for d in parsed.docs),
         "name": name,
     }

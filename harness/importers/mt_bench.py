@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness import __version__
 from harness.errors import UserError
-from harness.importers.names import imported_spec, target_name
+from harness.importers.names import imported_method, imported_spec, target_name
 from harness.store import Store
 from harness.suites.loader import jsonl_models
 
@@ -287,16 +287,7 @@ def write_mt_bench_run(
         "targets": [imported_spec(m) for m in models],
         "judge": imported_spec(judges[0], {"prompts": prompts}),
         "judges": [imported_spec(j, {"prompts": prompts}) for j in judges],
-        "judge_method": {
-            "mode": "rubric",
-            "format": "imported",
-            "samples": 1,
-            "per_criterion": False,
-            "logprobs": False,
-            "aggregate": "mean",
-            "template": ", ".join(f"mt-bench/{p}" for p in prompts),
-            "template_sha256": "",
-        },
+        "judge_method": imported_method(", ".join(f"mt-bench/{p}" for p in prompts)),
         "samples": 1,
     }
     run_id = store.create_imported_run(

@@ -57,7 +57,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from harness import __version__
 from harness.errors import UserError
 from harness.importers.messages import prompt_messages
-from harness.importers.names import imported_spec, target_name
+from harness.importers.names import imported_method, imported_spec, read_utf8, target_name
 from harness.store import Store
 from harness.suites.models import DEFAULT_THRESHOLD
 from harness.targets.spec import TargetSpec
@@ -238,15 +238,9 @@ def _field(loc: tuple[str | int, ...]) -> str:
 
 def read_promptfoo(path: Path) -> ParsedPromptfoo:
     """Read and validate a `promptfoo eval -o results.json` file."""
+    content, text = read_utf8(path)
     try:
-        content = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read the file ({exc.strerror})", file=path) from None
-    try:
-        text = content.decode("utf-8-sig")
         doc = json.loads(text)
-    except UnicodeDecodeError as exc:
-        raise UserError(f"not UTF-8 text (byte {exc.start})", file=path) from None
     except json.JSONDecodeError as exc:
         raise UserError(f"invalid JSON at column {exc.colno}: {exc.msg}", file=path, line=exc.lineno) from None
     block = doc.get("results") if isinstance(doc, dict) else None
@@ -503,16 +497,7 @@ def write_promptfoo_run(store: Store, parsed: ParsedPromptfoo, name: str | None 
         ],
         "judge": None,  # the verdicts are promptfoo's (checks); its scores are judgments of the judge "promptfoo"
         "judges": [imported_spec(JUDGE)],
-        "judge_method": {
-            "mode": "rubric",
-            "format": "imported",
-            "samples": 1,
-            "per_criterion": False,
-            "logprobs": False,
-            "aggregate": "mean",
-            "template": "promptfoo/assertions",
-            "template_sha256": "",
-        },
+        "judge_method": imported_method("promptfoo/assertions"),
         "samples": max(samples.values()),
         "name": name,
     }
