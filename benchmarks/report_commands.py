@@ -3,10 +3,12 @@ user runs on them, each timed as its own process with its peak RSS: report (json
 baseline export, and gate against the baseline file.
 
     PORT=18900 LATENCY_MS=0 node ../shared/bench/stub_openai_server.js &
-    python benchmarks/reports.py --cases 5000 --base-url http://127.0.0.1:18900/v1
+    python benchmarks/report_commands.py --cases 5000 --base-url http://127.0.0.1:18900/v1
 
 The stub answers every request alike, so scores do not differ between runs: this measures the cost of the
 statistics (bootstraps, Wilcoxon, Wasserstein/KS, flags) and the renderers, not their findings.
+
+(Not named reports.py: a script's folder comes first on sys.path, and that name would hide the reports package.)
 """
 
 from __future__ import annotations
