@@ -39,7 +39,7 @@ def mean_ci(values: Sequence[float], rounds: int = BOOTSTRAP_ROUNDS, seed: int =
         return [_r(m - Z95 * se), _r(m + Z95 * se)]
     rng = np.random.default_rng(seed)
     means = np.empty(rounds)
-    chunk = max(1, 2_000_000 // n)  # resamples drawn at once: bounded memory for large n
+    chunk = max(1, 250_000 // n)  # resamples drawn at once: a few MB whatever n
     for start in range(0, rounds, chunk):
         stop = min(rounds, start + chunk)
         idx = rng.integers(0, n, size=(stop - start, n))
