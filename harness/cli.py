@@ -96,6 +96,25 @@ def judge_options(f: F) -> F:
             show_default=True,
             help="How a panel's and repeated verdicts make one score per response.",
         ),
+        click.option(
+            "--canaries",
+            "canaries_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Judge canaries every judge also scores (known-good vs known-bad responses); default: the shipped "
+            "prompt_suites/canaries/judge.canaries.yaml.",
+        ),
+        click.option(
+            "--no-canaries",
+            is_flag=True,
+            help="Do not score the judge canaries (the judges' reliability is then not measured).",
+        ),
+        click.option(
+            "--canary-floor",
+            type=click.FloatRange(0, 1),
+            default=None,
+            help="A judge whose canary accuracy is under this floor is untrusted (it must always be above chance).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -200,6 +219,18 @@ def _judging(
 
         load_template(settings.template)  # an unknown name is a usage error now, not a failure mid-run
     return specs, settings
+
+
+def _canaries(kw: dict[str, Any]) -> tuple[Any, float | None]:
+    """The canary set to score (None with --no-canaries) and the accuracy floor, popped from the options."""
+    path, off, floor = kw.pop("canaries_path"), kw.pop("no_canaries"), kw.pop("canary_floor")
+    if off:
+        if path is not None:
+            raise UserError("give --canaries FILE or --no-canaries, not both", field="--no-canaries")
+        return None, floor
+    from judges.canaries import DEFAULT_CANARIES, load_canaries
+
+    return load_canaries(path or DEFAULT_CANARIES), floor
 
 
 def _execute(runner: Runner, store: Store, fmt: str) -> None:
@@ -330,6 +361,7 @@ def run(
     specs = [s.with_overrides(gpu_hour=hourly.get(s.name)) for s in specs]
     if len({s.name for s in specs}) != len(specs):
         raise UserError("two targets share a name; name them: NAME=PROVIDER:MODEL[@BASE_URL]", field="--target")
+    canaries, floor = _canaries(judge_kw)
     judge_specs, settings = _judging(
         config, judges, {**config.targets, **{s.name: s for s in specs}}, overrides, judge_kw
     )
@@ -337,7 +369,15 @@ def run(
         raise UserError("pairwise judging compares targets: give at least two --target", field="--judge-mode")
     store = open_store(db, config)
     prices = {model: p.model_dump() for model, p in config.data.prices.items()}
-    options = RunOptions(samples=samples, no_cache=no_cache, name=name, judging=settings, prices=prices)
+    options = RunOptions(
+        samples=samples,
+        no_cache=no_cache,
+        name=name,
+        judging=settings,
+        prices=prices,
+        canaries=canaries,
+        canary_floor=floor,
+    )
     _execute(Runner(store, loaded, specs, judge_specs, options), store, fmt)
 
 
@@ -382,6 +422,7 @@ def judge_cmd(
         "max_attempts": max_attempts,
         **{k: judge_kw.pop(k) for k in LIMIT_FLAGS},
     }
+    canaries, floor = _canaries(judge_kw)
     judge_specs, settings = _judging(
         config, judges, {**config.targets, **{t.name: t for t in targets}}, overrides, judge_kw
     )
@@ -398,6 +439,8 @@ def judge_cmd(
         rejudge_of=source["run_id"],
         criteria=chosen,
         prices={model: p.model_dump() for model, p in config.data.prices.items()},
+        canaries=canaries,
+        canary_floor=floor,
     )
     _execute(Runner(store, [], targets, judge_specs, options), store, fmt)
 
@@ -481,6 +524,14 @@ def runs(limit: int, fmt: str, db: Path | None, config_path: Path | None) -> Non
 @click.option(
     "--bench", "bench_run", default=None, help="Show this `harness bench` run's lm-eval metrics for the same targets."
 )
+@click.option(
+    "--training-log",
+    "training_logs",
+    multiple=True,
+    metavar="TARGET=PATH",
+    help="Show a fine-tune's training and validation loss per step (a training_log.json, or the adapter folder "
+    "holding one) beside its target. Repeatable.",
+)
 @db_option
 @config_option
 def report(
@@ -490,6 +541,7 @@ def report(
     baseline: str | None,
     primary: str | None,
     bench_run: str | None,
+    training_logs: tuple[str, ...],
     db: Path | None,
     config_path: Path | None,
 ) -> None:
@@ -526,8 +578,27 @@ def report(
             from reports.bench import bench_rows
 
             doc["bench"] = [*doc.get("bench", []), *bench_rows(store, bench_run, targets=set(doc["targets"]))]
+        if training_logs:
+            doc["training"] = _training_logs(training_logs, set(doc["targets"]))
         text = render(doc, fmt)
     write_output(text, output)
+
+
+def _training_logs(values: tuple[str, ...], targets: set[str]) -> dict[str, dict[str, Any]]:
+    from reports.training import read_training_log
+
+    logs: dict[str, dict[str, Any]] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--training-log takes TARGET=PATH, got {value!r}", field="--training-log")
+        if name not in targets:
+            raise UserError(
+                f"--training-log: the run has no target {name!r} (its targets: {', '.join(sorted(targets))})",
+                field="--training-log",
+            )
+        logs[name] = read_training_log(Path(path))
+    return logs
 
 
 @cli.group()
@@ -560,10 +631,11 @@ from harness.cli_failover import failover_cmd  # noqa: E402
 from harness.cli_gate import baseline_group, gate_cmd  # noqa: E402
 from harness.cli_judges import import_group, judges_group  # noqa: E402
 from harness.cli_serve import serve_group  # noqa: E402
-from harness.cli_suites import suites_check, suites_lock  # noqa: E402
+from harness.cli_suites import suites_check, suites_lock, suites_overlap  # noqa: E402
 
 suites.add_command(suites_lock)
 suites.add_command(suites_check)
+suites.add_command(suites_overlap)
 cli.add_command(import_group)
 cli.add_command(judges_group)
 cli.add_command(serve_group)

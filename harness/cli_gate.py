@@ -65,6 +65,20 @@ def _settings(config_gate: GateSettings, flags: dict[str, Any]) -> GateSettings:
 @click.option(
     "--max-pass-rate-drop", type=float, default=None, help="Fail on a significant pass-rate drop beyond this."
 )
+@click.option(
+    "--min-check-pass-rate",
+    type=float,
+    default=None,
+    help="Minimum share of responses whose deterministic checks all pass (no judge involved) per target.",
+)
+@click.option("--min-check-pass-rate-suite", multiple=True, metavar="SUITE=RATE", help="The same, within one suite.")
+@click.option(
+    "--min-canary-accuracy",
+    type=float,
+    default=None,
+    help="A judge under this canary accuracy is untrusted (besides not above chance): judge-based conditions "
+    "then exit 3.",
+)
 @click.option("--alpha", type=float, default=None, help="Significance level of the regression tests (0.05).")
 @click.option("--max-unscored", type=float, default=None, help="Maximum unscored share (0.1), else exit 3.")
 @click.option("--max-errors", type=float, default=None, help="Maximum error share (0.1), else exit 3.")
@@ -77,7 +91,8 @@ def gate_cmd(**options: Any) -> None:
     """Check RUN_ID against quality conditions (flags, or `gate:` in harness.yaml).
 
     Exit codes: 0 every condition holds; 1 a quality condition failed (the model got worse); 2 usage or config
-    error; 3 the run is not trustworthy (a target down, too many errors or unscored judgments)."""
+    error; 3 the run is not trustworthy (a target down, too many errors or unscored judgments, or a judge that
+    failed its canaries while a judge-based condition is gated; check-based conditions still gate normally)."""
     try:
         _gate(**options)
     except (UserError, click.exceptions.ClickException, click.exceptions.Exit):
@@ -100,6 +115,9 @@ def _gate(
     min_mean: tuple[str, ...],
     max_regression: tuple[str, ...],
     max_pass_rate_drop: float | None,
+    min_check_pass_rate: float | None,
+    min_check_pass_rate_suite: tuple[str, ...],
+    min_canary_accuracy: float | None,
     alpha: float | None,
     max_unscored: float | None,
     max_errors: float | None,
@@ -124,6 +142,9 @@ def _gate(
             "min_mean": _pairs(min_mean, "--min-mean"),
             "max_regression": _pairs(max_regression, "--max-regression", default_key="*"),
             "max_pass_rate_drop": max_pass_rate_drop,
+            "min_check_pass_rate": min_check_pass_rate,
+            "min_check_pass_rate_suite": _pairs(min_check_pass_rate_suite, "--min-check-pass-rate-suite"),
+            "min_canary_accuracy": min_canary_accuracy,
             "alpha": alpha,
             "max_unscored": max_unscored,
             "max_errors": max_errors,
@@ -134,6 +155,12 @@ def _gate(
         raise UserError("--max-regression and --max-pass-rate-drop need --baseline (a run or a baseline file)")
     store = open_store(db, config)
     doc = summarise(store, run_id, include_cases=False)
+    if settings.min_canary_accuracy is not None and "canaries" in doc["judging"]:
+        from reports.canaries import canary_summary
+
+        floor = settings.min_canary_accuracy
+        canaries = {**doc["judging"]["canaries"], **canary_summary(store.canary_judgments(doc["run"]["run_id"]), floor)}
+        doc["judging"] |= {"canaries": canaries, "trusted": canaries["trusted"]}
     names = settings.targets or list(doc["targets"])
     unknown = [n for n in names if n not in doc["targets"]]
     if unknown:

@@ -1,5 +1,6 @@
 """`harness suites lock` and `harness suites check`: keep `prompt_suites/suites.lock` (each suite's version and
 content hash, and every version -> hash ever locked) in step with the suite files; meant for pre-commit and CI.
+`harness suites overlap`: no fine-tuning prompt (prompt_suites/training/sft.jsonl) is an evaluation case.
 
 harness.cli adds these commands to its `suites` group; this module must not import harness.cli (under
 `python -m harness.cli` that would load a second copy mid-import).
@@ -13,6 +14,7 @@ from pathlib import Path
 import click
 
 DEFAULT_PATHS = ("prompt_suites",)
+DEFAULT_TRAIN = Path("prompt_suites/training/sft.jsonl")
 _paths = click.argument("paths", nargs=-1)
 _lock_option = click.option(
     "--lock",
@@ -87,3 +89,45 @@ def suites_check(paths: tuple[str, ...], lock_path: Path | None) -> None:
         click.echo(f"{len(found_problems)} problem(s) with {lock_path}", err=True)
         sys.exit(1)
     click.echo(f"ok: {len(found)} suites agree with {lock_path}")
+
+
+@click.command("overlap")
+@_paths
+@click.option(
+    "--train",
+    "train_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_TRAIN,
+    show_default=True,
+    help="The fine-tuning set: JSONL of {id, task, messages, response}.",
+)
+def suites_overlap(paths: tuple[str, ...], train_path: Path) -> None:
+    """Check that no training prompt in --train is an evaluation case of a suite under PATHS (default
+    prompt_suites/; the training file's folder and *.canaries.yaml are skipped): user messages are compared,
+    exactly after normalisation and by word 3-gram and character 5-gram Jaccard similarity. Exit 1 on any
+    overlap, 2 on a malformed training file or suite, 0 when clean."""
+    from harness.suites.overlap import CHAR_THRESHOLD, WORD_THRESHOLD, scan, shorten
+
+    result = scan(train_path, paths or DEFAULT_PATHS)
+    where = (
+        f"{result.training_prompts} training prompts vs {result.cases} evaluation cases in {len(result.suites)} suites"
+    )
+    for o in result.overlaps:
+        click.echo(
+            f"overlap: {o.train_id} (line {o.train_line}) ~ {o.suite}/{o.case_id}: {o.kind}, similarity "
+            f"{o.similarity:.2f} (word 3-gram {o.word_jaccard:.2f}, char 5-gram {o.char_jaccard:.2f})"
+        )
+        click.echo(f"  train: {shorten(o.train_text)}")
+        click.echo(f"  eval:  {shorten(o.eval_text)}")
+    if result.overlaps:
+        click.echo(
+            f"{len(result.overlaps)} overlap(s) in {train_path}: {where} "
+            f"(near: word 3-gram >= {WORD_THRESHOLD} or char 5-gram >= {CHAR_THRESHOLD})",
+            err=True,
+        )
+        sys.exit(1)
+    best = ""
+    if result.best is not None:
+        b = result.best
+        best = f"; most similar: {b.train_id} ~ {b.suite}/{b.case_id} at {b.similarity:.2f}"
+    click.echo(f"no overlap: {where}{best}")

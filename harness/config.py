@@ -77,6 +77,9 @@ class GateSettings(BaseModel):
     min_mean: dict[str, float] = Field(default_factory=dict)
     max_regression: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     max_pass_rate_drop: Share | None = None
+    min_check_pass_rate: Share | None = None
+    min_check_pass_rate_suite: dict[str, Share] = Field(default_factory=dict)
+    min_canary_accuracy: Share | None = None
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     max_unscored: Share | None = 0.1
     max_errors: Share | None = 0.1

@@ -5,7 +5,8 @@ and check results), judge_calls (rendered judge prompt, raw reply, template), ju
 criterion), pairwise (one row per pairwise verdict: which response was shown first, the winner, and the
 optional gold answer; written by pairwise judging and by `harness import pairwise-jsonl`), call_cache
 (successful replies keyed by request, for reuse across runs), bench_results (lm-evaluation-harness metrics of
-`harness bench`: one row per target x task x metric x filter, with its stderr).
+`harness bench`: one row per target x task x metric x filter, with its stderr), canary_judgments (each judge's
+scores of the judge canaries' known-good and known-bad responses: one row per judge x canary x side x criterion).
 No secret is ever written here: targets are stored by provider, model, base URL and the *name* of
 the environment variable holding the key.
 """
@@ -27,7 +28,7 @@ from harness.errors import UserError
 
 DEFAULT_DB = Path(".harness/results.db")
 BATCH_LIMIT = 500  # cache-served outcomes written per commit at most
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: canary_judgments
 # columns added after version 1: (table, column, declaration); added in place to older stores on open
 _ADDED_COLUMNS = (
     ("judge_calls", "judge_sample", "INTEGER NOT NULL DEFAULT 0"),
@@ -85,6 +86,13 @@ CREATE TABLE IF NOT EXISTS bench_results (
   is_group INTEGER NOT NULL DEFAULT 0, config TEXT NOT NULL, created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS bench_results_run ON bench_results(run_id);
+CREATE TABLE IF NOT EXISTS canary_judgments (
+  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, judge TEXT NOT NULL, canary_set TEXT NOT NULL, canary_id TEXT NOT NULL,
+  kind TEXT NOT NULL, side TEXT NOT NULL, criterion TEXT NOT NULL, score REAL, rationale TEXT, status TEXT NOT NULL,
+  reason TEXT, template TEXT, prompt TEXT, raw TEXT, attempts INTEGER NOT NULL, tokens_in INTEGER, tokens_out INTEGER,
+  latency_ms REAL, from_cache INTEGER NOT NULL, cache_key TEXT, created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS canary_judgments_run ON canary_judgments(run_id);
 CREATE TABLE IF NOT EXISTS call_cache (
   key TEXT PRIMARY KEY, text TEXT NOT NULL, finish_reason TEXT, tokens_in INTEGER, tokens_out INTEGER,
   latency_ms REAL, created_at REAL NOT NULL, logprobs TEXT
@@ -418,6 +426,80 @@ class Store:
                 self._cache_put(db, cache_key, reply)
         return call_id
 
+    def add_canary_judgments(
+        self,
+        run_id: str,
+        *,
+        judge: str,
+        canary_set: str,
+        canary_id: str,
+        kind: str,
+        side: str,
+        status: str,
+        reason: str | None,
+        prompt: list[dict[str, str]],
+        raw: str | None,
+        reply: Reply | None,
+        attempts: int,
+        from_cache: bool,
+        cache_key: str,
+        template: str,
+        rows: list[dict[str, Any]],
+    ) -> None:
+        """One judge call on one canary response: one row per criterion (`rows`: criterion, score, rationale)."""
+        now = time.time()
+        with self._tx(durable=not from_cache) as db:
+            db.executemany(
+                "INSERT INTO canary_judgments (run_id, judge, canary_set, canary_id, kind, side, criterion, score,"
+                " rationale, status, reason, template, prompt, raw, attempts, tokens_in, tokens_out, latency_ms,"
+                f" from_cache, cache_key, created_at) VALUES ({', '.join('?' * 21)})",
+                [
+                    (
+                        run_id,
+                        judge,
+                        canary_set,
+                        canary_id,
+                        kind,
+                        side,
+                        row["criterion"],
+                        row["score"],
+                        row["rationale"],
+                        status,
+                        reason,
+                        template,
+                        _json(prompt),
+                        raw,
+                        attempts,
+                        reply.tokens_in if reply else None,
+                        reply.tokens_out if reply else None,
+                        reply.latency_ms if reply else None,
+                        int(from_cache),
+                        cache_key,
+                        now,
+                    )
+                    for row in rows
+                ],
+            )
+            if status == "scored" and reply is not None and not from_cache:
+                self._cache_put(db, cache_key, reply)
+
+    def recorded_canaries(self, run_id: str) -> set[tuple[str, str, str]]:
+        """(judge, canary id, side) of the canary calls recorded for a run."""
+        rows = self.db.execute(
+            "SELECT DISTINCT judge, canary_id, side FROM canary_judgments WHERE run_id = ?", (run_id,)
+        ).fetchall()
+        return {(str(r[0]), str(r[1]), str(r[2])) for r in rows}
+
+    def canary_judgments(self, run_id: str, full: bool = False) -> list[dict[str, Any]]:
+        """A run's canary rows in insertion order; `full` adds the prompt and raw reply."""
+        columns = "judge, canary_set, canary_id, kind, side, criterion, score, rationale, status, reason, from_cache"
+        if full:
+            columns += ", template, prompt, raw"
+        rows = self.db.execute(
+            f"SELECT {columns} FROM canary_judgments WHERE run_id = ? ORDER BY id", (run_id,)
+        ).fetchall()
+        return [dict(r) for r in rows]
+
     # reads for analysis ---------------------------------------------------------------------------
     def responses(self, run_id: str) -> list[dict[str, Any]]:
         return list(self.iter_responses(run_id))
@@ -664,9 +746,12 @@ class Store:
         return orjson.loads(row[0]) if row is not None else None
 
     def judge_usage(self, run_id: str) -> list[dict[str, Any]]:
-        """Judge calls' token counts (for cost), one row per call."""
+        """Judge calls' token counts (for cost), one row per call, canary calls included (one row per call)."""
         rows = self.db.execute(
-            "SELECT judge, tokens_in, tokens_out, from_cache FROM judge_calls WHERE run_id = ?", (run_id,)
+            "SELECT judge, tokens_in, tokens_out, from_cache FROM judge_calls WHERE run_id = ?"
+            " UNION ALL SELECT judge, MAX(tokens_in), MAX(tokens_out), MAX(from_cache) FROM canary_judgments"
+            " WHERE run_id = ? GROUP BY judge, canary_id, side",
+            (run_id, run_id),
         ).fetchall()
         return [dict(r) for r in rows]
 

@@ -44,6 +44,10 @@ RULES = {
     "within_noise": "the mean delta is within noise when |mean_delta| <= noise_floor_mean (within_noise_floor) or "
     "when its 95% CI includes 0 (ci_includes_zero); both are reported",
     "p_mcnemar": "McNemar's exact test on pass->fail vs fail->pass over pairs with pass or fail on both sides",
+    "checks": "deterministic checks alone (no judge), over pairs with checks on both sides, overall and per suite: "
+    "pass rates, the paired difference with a bootstrap 95% CI, McNemar's exact test",
+    "judge_trust": "each run's judges are tested on canaries; an untrusted judge makes that run's score deltas and "
+    "judged pass/fail untrustworthy, the checks are unaffected",
 }
 
 Key = tuple[str, str, int]  # suite, case_id, sample
@@ -60,6 +64,7 @@ class _Row:
     response_id: int
     verdict: str
     scores: dict[str, float | None]  # None: the criterion was not scored (unscored or judge error)
+    checks: str | None = None  # the deterministic checks alone: pass, fail, or None (no check, or an error)
 
 
 @dataclass
@@ -67,6 +72,7 @@ class _RunData:
     run: dict[str, Any]
     cases: dict[tuple[str, str], dict[str, Any]]
     rows: dict[str, dict[Key, _Row]] = field(default_factory=dict)  # target -> key -> row
+    trust: dict[str, Any] | None = None  # the run's judge canaries (run_trust)
     noise_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # target -> rows judged repeatedly
 
     @property
@@ -107,6 +113,7 @@ def compare_runs(
     base_run, cand_run = store.run(baseline), store.run(candidate)
     base = _RunData(base_run, {(c["suite"], c["case_id"]): c for c in store.iter_cases(base_run["run_id"])})
     cand = _RunData(cand_run, {(c["suite"], c["case_id"]): c for c in store.iter_cases(cand_run["run_id"])})
+    base.trust, cand.trust = run_trust(store, base_run), run_trust(store, cand_run)
     suite_changes, comparable = _suite_changes(base, cand)
     if not comparable:
         raise UserError(
@@ -129,6 +136,17 @@ def compare_runs(
     }
 
 
+def run_trust(store: Store, run: dict[str, Any]) -> dict[str, Any] | None:
+    """A run's judge canary verdict (reports.canaries.canary_summary), or None when it scored no canaries."""
+    from reports.canaries import canary_summary
+
+    config = run["config"].get("canaries")
+    rows = store.canary_judgments(run["run_id"])
+    if config is None and not rows:
+        return None
+    return {"set": config, **canary_summary(rows, (config or {}).get("floor"))}
+
+
 # runs, suites and cases ---------------------------------------------------------------------------------------------
 def _run_block(data: _RunData) -> dict[str, Any]:
     config = data.config
@@ -145,6 +163,7 @@ def _run_block(data: _RunData) -> dict[str, Any]:
         "judge_template": method.get("template"),
         "judge_samples": data.judge_samples,
         "samples": config.get("samples"),
+        "judge_trust": data.trust,
     }
 
 
@@ -243,6 +262,13 @@ def _notes(
     for data, role in ((base, "baseline"), (cand, "candidate")):
         if data.run["status"] != "complete":
             notes.append(f"the {role} run is {data.run['status']}, not complete")
+    for data, role in ((base, "baseline"), (cand, "candidate")):
+        if data.trust is not None and not data.trust["trusted"]:
+            why = "; ".join(r for j in data.trust["judges"].values() for r in j["reasons"]) or "no canary scored"
+            notes.append(
+                f"NOT TRUSTWORTHY: the {role} run's judge failed its canaries ({why}): its score deltas and judged "
+                "pass/fail are not evidence; the deterministic checks are"
+            )
     if base.judge_samples == 1 and cand.judge_samples == 1:
         notes.append("no judge noise floor: neither run was judged with --judge-samples > 1")
     return notes
@@ -264,7 +290,7 @@ def _collect(store: Store, data: _RunData, targets: set[str], comparable: set[tu
             continue
         scores = {c: (float(s["score"]) if s["status"] == "scored" else None) for c, s in row["scores"].items()}
         data.rows[t][(row["suite"], row["case_id"], int(row["sample"]))] = _Row(
-            int(row["response_id"]), row["verdict"], scores
+            int(row["response_id"]), row["verdict"], scores, row.get("checks_verdict")
         )
 
 
@@ -410,6 +436,7 @@ def _compare_target(
             "p_mcnemar": mcnemar_exact_p(p2f, f2p) if evaluated else None,
         },
         "not_evaluated": not_evaluated,
+        "checks": _checks_block(paired, rows_b, rows_c),
         "regressed_criteria": regressed,
         "improved_criteria": improved,
         "flipped": [
@@ -423,6 +450,41 @@ def _compare_target(
             }
             for direction, key in flips
         ],
+    }
+
+
+def _checks_pairs(keys: list[Key], rows_b: dict[Key, _Row], rows_c: dict[Key, _Row]) -> dict[str, Any]:
+    """Deterministic checks alone (no judge) over the pairs with checks on both sides: pass rates, the paired
+    difference with a bootstrap 95% CI, and McNemar's exact test on the discordant pairs."""
+    table: Counter[tuple[str, str]] = Counter()
+    diffs: list[float] = []
+    for key in keys:
+        cb, cc = rows_b[key].checks, rows_c[key].checks
+        if cb is None or cc is None:
+            continue
+        table[(cb, cc)] += 1
+        diffs.append(float(cc == "pass") - float(cb == "pass"))
+    n = len(diffs)
+    p2f, f2p = table[("pass", "fail")], table[("fail", "pass")]
+    passed_b = table[("pass", "pass")] + p2f
+    passed_c = table[("pass", "pass")] + f2p
+    return {
+        "pairs": n,
+        "baseline_pass_rate": _num(passed_b / n) if n else None,
+        "candidate_pass_rate": _num(passed_c / n) if n else None,
+        "delta": _num(statistics.fmean(diffs)) if n else None,
+        "ci95": mean_ci(diffs),
+        "pass_to_fail": p2f,
+        "fail_to_pass": f2p,
+        "p_mcnemar": mcnemar_exact_p(p2f, f2p) if n else None,
+    }
+
+
+def _checks_block(paired: list[Key], rows_b: dict[Key, _Row], rows_c: dict[Key, _Row]) -> dict[str, Any]:
+    suites = sorted({k[0] for k in paired})
+    return {
+        **_checks_pairs(paired, rows_b, rows_c),
+        "by_suite": {suite: _checks_pairs([k for k in paired if k[0] == suite], rows_b, rows_c) for suite in suites},
     }
 
 

@@ -118,6 +118,41 @@ def _pass_fail_line(pf: dict[str, Any]) -> str:
     )
 
 
+def checks_lines(t: dict[str, Any]) -> list[str]:
+    """The deterministic checks alone (no judge): overall and per suite, pass rates, paired delta, McNemar."""
+    checks = t.get("checks") or {}
+
+    def line(scope: str, c: dict[str, Any]) -> str:
+        return (
+            f"checks {scope}: pass rate {_pct(c['baseline_pass_rate'])} → {_pct(c['candidate_pass_rate'])} over "
+            f"{c['pairs']} pairs, delta {_f(c['delta'], signed=True)} {_ci(c['ci95'])}, fail→pass "
+            f"{c['fail_to_pass']}, pass→fail {c['pass_to_fail']}; McNemar exact p = {_p(c['p_mcnemar'])}"
+        )
+
+    if not checks.get("pairs"):
+        return []
+    return [line("(all suites)", checks)] + [
+        line(f"in {suite}", c) for suite, c in checks.get("by_suite", {}).items() if c["pairs"]
+    ]
+
+
+def trust_lines(doc: dict[str, Any]) -> list[str]:
+    """Each run's judge canary verdict, per judge and criterion."""
+    lines = []
+    for role in ("baseline", "candidate"):
+        trust = doc[role].get("judge_trust")
+        if trust is None:
+            continue
+        for judge, block in trust["judges"].items():
+            accs = ", ".join(
+                f"{c} {_pct(k['accuracy'])} {_ci([100 * x for x in k['ci95']] if k['ci95'] else None)}"
+                for c, k in block["criteria"].items()
+            )
+            verdict = "trusted" if block["trusted"] else "NOT TRUSTED"
+            lines.append(f"judge canaries ({role} run), judge {judge}: {verdict}; accuracy {accs}")
+    return lines
+
+
 def _score_text(s: dict[str, Any] | None, limit: int) -> str:
     if s is None:
         return "–"
@@ -144,6 +179,7 @@ def render_table(doc: dict[str, Any]) -> str:
     for s in doc["suite_changes"]:
         lines.append(f"suite changed  {_suite_line(s)}")
     lines += [f"note: {n}" for n in doc["notes"]]
+    lines += trust_lines(doc)
     for t in doc["targets"]:
         lines += [
             "",
@@ -153,6 +189,7 @@ def render_table(doc: dict[str, Any]) -> str:
         if t["criteria"]:
             lines.append(table(CRITERIA_HEAD, _criteria_rows(t)))
         lines.append(_pass_fail_line(t["pass_fail"]))
+        lines += checks_lines(t)
         if t["regressed_criteria"]:
             lines.append(f"REGRESSED beyond noise: {', '.join(t['regressed_criteria'])}")
         if t["improved_criteria"]:
@@ -193,6 +230,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines += ["**Suite changes**", "", *[f"- {_md_cell(_suite_line(s))}" for s in doc["suite_changes"]], ""]
     if doc["notes"]:
         lines += [*[f"> {_md_cell(n)}" for n in doc["notes"]], ""]
+    if trust_lines(doc):
+        lines += [*[f"- {_md_cell(n)}" for n in trust_lines(doc)], ""]
     for t in doc["targets"]:
         lines += [
             f"### {_md_cell(t['baseline_target'])} → {_md_cell(t['candidate_target'])}",
@@ -206,6 +245,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
             lines += [_md_row(r) for r in _criteria_rows(t)]
             lines.append("")
         lines += [_md_cell(_pass_fail_line(t["pass_fail"])), ""]
+        if checks_lines(t):
+            lines += [*[f"- {_md_cell(n)}" for n in checks_lines(t)], ""]
         if t["regressed_criteria"]:
             lines += [f"**Regressed beyond noise:** {_md_cell(', '.join(t['regressed_criteria']))}", ""]
         if t["improved_criteria"]:

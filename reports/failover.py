@@ -460,6 +460,14 @@ def failover(
     elif not criteria:
         notes.append("no judge scores and no checks in these runs: no quality comparison, ranking by cost and latency")
     notes += [f"{e['target']}: no scored case in common with the primary" for e in ranking if not e["scored_pairs"]]
+    trust = judge_trust(store, pool.runs)
+    for run_id, t in trust.items():
+        if t is not None and not t["trusted"] and criteria != [PASS_CRITERION]:
+            why = "; ".join(r for j in t["judges"].values() for r in j["reasons"]) or "no canary scored"
+            notes.append(
+                f"NOT TRUSTWORTHY: the judge of run {run_id} failed its canaries ({why}): the score deltas of this "
+                "ranking are not evidence; compare the candidates' deterministic checks instead"
+            )
     return {
         "schema": "judge-harness/failover@1",
         "primary": primary,
@@ -479,4 +487,12 @@ def failover(
         "flags": flags,
         "fallback_config": fallback_config(primary, ranking, pool.specs, exclude_flagged),
         "notes": notes,
+        "judge_trust": trust,
     }
+
+
+def judge_trust(store: Store, runs: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """Per pooled run, its judge canary verdict (None when it scored none)."""
+    from reports.compare import run_trust
+
+    return {str(r["run_id"]): run_trust(store, store.run(str(r["run_id"]))) for r in runs}

@@ -16,6 +16,13 @@ Quality conditions (exit code 1 when any fails and every trust condition holds):
     The pass rate likewise with max_pass_rate_drop and McNemar's exact p-value. A requested regression check that
     cannot be made (a target without a baseline counterpart, a criterion not scored in both runs) is a failed
     trust condition (exit 3), never a silent pass.
+Check-based conditions (quality, exit 1): the share of responses whose deterministic checks all pass (no judge
+involved) >= min_check_pass_rate, overall and per suite.
+Judge canaries: when the run scored them and a judge failed (its canary accuracy not above chance, or under the
+floor), every judge-based condition (min_mean, max_regression, and min_pass_rate / max_pass_rate_drop of a
+rubric-judged run, whose pass needs the judge) becomes a failed trust condition (exit 3) that names the judge and
+the canaries it failed; check-based conditions still gate normally. When no judge-based condition is gated, a
+note says the judge failed and the checks alone decided.
 A usage or config error is exit code 2 (raised as UserError before any condition is read).
 """
 
@@ -35,6 +42,9 @@ class GateRules:
     min_mean: dict[str, float] = field(default_factory=dict)
     max_regression: dict[str, float] = field(default_factory=dict)  # criterion ("*" = every one) -> tolerance
     max_pass_rate_drop: float | None = None
+    min_check_pass_rate: float | None = None
+    min_check_pass_rate_suite: dict[str, float] = field(default_factory=dict)
+    min_canary_accuracy: float | None = None  # applied when the summary is made (the gate reads its verdict)
     alpha: float = 0.05
     max_unscored: float | None = 0.1
     max_errors: float | None = 0.1
@@ -43,7 +53,7 @@ class GateRules:
 
 @dataclass(frozen=True)
 class Condition:
-    kind: str  # "trust" or "quality"
+    kind: str  # "trust", "quality", or "note" (shown, never decides the exit code)
     name: str
     target: str
     scope: str  # "run", "suite <name>", "tag <name>", "criterion <name>", "baseline <run>"
@@ -186,6 +196,101 @@ def quality_conditions(doc: dict[str, Any], rules: GateRules, targets: list[str]
     return out
 
 
+def check_conditions(doc: dict[str, Any], rules: GateRules, targets: list[str]) -> list[Condition]:
+    """Pass rates of the deterministic checks alone, overall and per suite: no judge involved."""
+    out: list[Condition] = []
+    coverage = {(c["suite"], c["target"]): c for c in doc["coverage"]}
+    for name in targets:
+        scoped: list[tuple[str, dict[str, Any] | None, float]] = []
+        if rules.min_check_pass_rate is not None:
+            scoped.append(("run", doc["targets"][name].get("checks"), rules.min_check_pass_rate))
+        for suite, minimum in rules.min_check_pass_rate_suite.items():
+            block = coverage.get((suite, name))
+            scoped.append((f"suite {suite}", None if block is None else block.get("checks"), minimum))
+        for scope, checks, minimum in scoped:
+            if checks is None or not checks["evaluated"]:
+                why = f"no response of {name} with deterministic checks in this {scope.split()[0]}"
+                out.append(Condition("quality", "min_check_pass_rate", name, scope, minimum, None, False, why))
+                continue
+            rate = checks["pass_rate"]
+            ok = rate >= minimum
+            out.append(
+                Condition(
+                    "quality",
+                    "min_check_pass_rate",
+                    name,
+                    scope,
+                    minimum,
+                    rate,
+                    ok,
+                    f"checks pass rate {_f(rate)} ({checks['passed']}/{checks['evaluated']}; min {minimum:g})",
+                )
+            )
+    return out
+
+
+def _judge_based(c: Condition, rubric_judged: bool) -> bool:
+    if c.kind != "quality":
+        return False
+    return c.name in ("min_mean", "max_regression") or (
+        rubric_judged and c.name in ("min_pass_rate", "max_pass_rate_drop")
+    )
+
+
+def canary_failures(judging: dict[str, Any]) -> list[str]:
+    """Why the run's judges are not trusted: one line per judge and failed criterion, with the canaries failed."""
+    lines = []
+    for judge, block in (judging.get("canaries") or {}).get("judges", {}).items():
+        if block.get("trusted", True):
+            continue
+        failed = sorted({cid for c in block.get("criteria", {}).values() for cid in c.get("failed", [])})
+        shown = ", ".join(failed[:8]) + (f" and {len(failed) - 8} more" if len(failed) > 8 else "")
+        reasons = "; ".join(block.get("reasons", [])) or "failed its canaries"
+        lines.append(f"judge {judge}: {reasons}" + (f" (canaries failed: {shown})" if failed else ""))
+    return lines
+
+
+def apply_judge_trust(doc: dict[str, Any], conditions: list[Condition]) -> list[Condition]:
+    """Judge-based conditions become failed trust conditions when a judge failed its canaries."""
+    judging = doc.get("judging") or {}
+    if judging.get("trusted") is not False:
+        return conditions
+    rubric_judged = bool(judging.get("judges")) and judging.get("mode") != "pairwise"
+    why = " | ".join(canary_failures(judging)) or "a judge failed its canaries"
+    out: list[Condition] = []
+    gated = False
+    for c in conditions:
+        if _judge_based(c, rubric_judged):
+            gated = True
+            c = Condition(
+                "trust",
+                c.name,
+                c.target,
+                c.scope,
+                c.threshold,
+                c.actual,
+                False,
+                f"{c.message}; not trustworthy, judge-based: {why}",
+            )
+        out.append(c)
+    if gated:
+        out.append(Condition("trust", "judge_canaries", "*", "run", None, None, False, why))
+    else:
+        out.append(
+            Condition(
+                "note",
+                "judge_canaries",
+                "*",
+                "run",
+                None,
+                None,
+                True,
+                f"{why}; no judge-based condition is gated, so the deterministic checks alone decided",
+            )
+        )
+    return out
+
+
 MIN_PAIRS_FOR_CI = 10  # below this a percentile bootstrap hugs the few deltas seen: only the p-value decides
 
 
@@ -269,7 +374,8 @@ def verdict(conditions: list[Condition]) -> int:
 OUTCOMES = {
     PASS: "passed: every condition holds",
     QUALITY_FAILED: "failed: a quality condition does not hold (the model got worse)",
-    UNTRUSTWORTHY: "not trustworthy: the run cannot be judged (a target down, too many errors or unscored)",
+    UNTRUSTWORTHY: "not trustworthy: the run cannot be judged (a target down, too many errors or unscored, or a "
+    "judge that failed its canaries)",
 }
 
 
@@ -277,8 +383,10 @@ def gate_document(
     doc: dict[str, Any], rules: GateRules, targets: list[str], compare: dict[str, Any] | None
 ) -> dict[str, Any]:
     conditions = trust_conditions(doc, rules, targets) + quality_conditions(doc, rules, targets)
+    conditions += check_conditions(doc, rules, targets)
     if compare is not None:
         conditions += regression_conditions(compare, rules, targets)
+    conditions = apply_judge_trust(doc, conditions)
     code = verdict(conditions)
     return {
         "schema": "judge-harness/gate@1",
@@ -304,8 +412,9 @@ def gate_markdown(gate: dict[str, Any]) -> str:
     lines = [f"### Quality gate {icon} {cell(gate['outcome'])}", "", f"Run `{cell(gate['run_id'])}`", ""]
     lines += ["| | kind | condition | target | scope | detail |", "|---|---|---|---|---|---|"]
     for c in gate["conditions"]:
+        mark = ("note" if c["kind"] == "note" else "ok") if c["ok"] else "**FAIL**"
         lines.append(
-            f"| {'ok' if c['ok'] else '**FAIL**'} | {c['kind']} | {cell(c['name'])} | {cell(c['target'])} | "
+            f"| {mark} | {c['kind']} | {cell(c['name'])} | {cell(c['target'])} | "
             f"{cell(c['scope'])} | {cell(c['message'])} |"
         )
     return "\n".join(lines) + "\n"

@@ -156,7 +156,21 @@ def _env() -> jinja2.Environment:
     env.filters["usd"] = usd
     env.filters["ts"] = lambda t: dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "–"
     env.globals["why"] = why
+    env.globals["compare_checks"] = _compare_checks
+    env.globals["compare_trust"] = _compare_trust
     return env
+
+
+def _compare_checks(target_block: dict[str, Any]) -> list[str]:
+    from reports.compare_render import checks_lines  # compare_render builds on this module
+
+    return checks_lines(target_block)
+
+
+def _compare_trust(doc: dict[str, Any]) -> list[str]:
+    from reports.compare_render import trust_lines
+
+    return trust_lines(doc)
 
 
 @cache
@@ -242,6 +256,10 @@ def histogram_data(doc: dict[str, Any]) -> list[dict[str, Any]]:
         }
         layout = {"title": {"text": f"Bradley-Terry rating (judge {judge})"}, "yaxis": {"title": {"text": "Elo"}}}
         charts.append({"id": f"chart-bt-{len(charts)}", "criterion": None, "traces": [trace], "layout": layout})
+    if doc.get("training"):
+        from reports.training import loss_charts
+
+        charts += loss_charts(doc["training"])
     return charts
 
 

@@ -52,6 +52,28 @@ def rate_cell(block: dict[str, Any]) -> str:
     return pct(block["pass_rate"]) + ci(block.get("pass_rate_ci95"), percent=True)
 
 
+UNTRUSTED_MARK = " ⚠"
+UNTRUSTED_NOTE = (
+    "⚠ marks a judge-based figure of a run whose judge failed its canaries (see Judge reliability): it is not "
+    "trustworthy. Deterministic checks are unaffected."
+)
+
+
+def judge_untrusted(doc: dict[str, Any]) -> bool:
+    """True when a judge of the run failed its canaries: every judge-based figure is then untrustworthy."""
+    return (doc.get("judging") or {}).get("trusted") is False
+
+
+def rubric_judged(doc: dict[str, Any]) -> bool:
+    judging = doc.get("judging") or {}
+    return bool(judging.get("judges")) and judging.get("mode") != "pairwise"
+
+
+def judged_cell(doc: dict[str, Any], text: str) -> str:
+    """A judge-based cell, marked when the judge is untrusted."""
+    return text + UNTRUSTED_MARK if judge_untrusted(doc) and text != "–" else text
+
+
 def criteria_names(doc: dict[str, Any]) -> list[str]:
     return sorted({c for t in doc["targets"].values() for c in t["criteria"]})
 
@@ -74,9 +96,9 @@ def summary_section(doc: dict[str, Any]) -> Section:
         [
             t["target"],
             str(t["cases"]),
-            rate_cell(t),
+            judged_cell(doc, rate_cell(t)) if rubric_judged(doc) else rate_cell(t),
             f"{t['passed']} / {t['evaluated']}",
-            *[mean_cell(t["criteria"].get(c)) for c in crits],
+            *[judged_cell(doc, mean_cell(t["criteria"].get(c))) for c in crits],
             str(t["errors"]),
             str(t["unscored"]),
             f"{fmt(t['latency_ms_p50'], 0)} / {fmt(t.get('latency_ms_p95'), 0)} ms",
@@ -92,6 +114,8 @@ def summary_section(doc: dict[str, Any]) -> Section:
         "percentile-bootstrap 95% interval. Flags: outputs near-identical across cases (a constant answer can game "
         "the judge), high error, blocked or unscored shares, low availability."
     )
+    if judge_untrusted(doc):
+        note = UNTRUSTED_NOTE + " " + note
     return Section("summary", "Summary", header, rows, note, numeric=set(range(1, len(header) - 1)))
 
 
@@ -104,7 +128,7 @@ def criteria_section(doc: dict[str, Any]) -> Section | None:
                     t["target"],
                     c,
                     str(s["n"]),
-                    mean_cell(s),
+                    judged_cell(doc, mean_cell(s)),
                     fmt(s["median"]),
                     fmt(s["std"]),
                     f"{fmt(s['min'])}–{fmt(s['max'])}",
@@ -115,7 +139,8 @@ def criteria_section(doc: dict[str, Any]) -> Section | None:
     if not rows:
         return None
     header = ["target", "criterion", "n", "mean [95% CI]", "median", "sd", "range", "unscored", "logprob-weighted"]
-    return Section("criteria", "Scores per criterion", header, rows, numeric={2, 3, 4, 5, 6, 7, 8})
+    note = UNTRUSTED_NOTE if judge_untrusted(doc) else ""
+    return Section("criteria", "Scores per criterion", header, rows, note, numeric={2, 3, 4, 5, 6, 7, 8})
 
 
 def tags_section(doc: dict[str, Any]) -> Section | None:
@@ -128,8 +153,8 @@ def tags_section(doc: dict[str, Any]) -> Section | None:
                     tag,
                     t["target"],
                     str(b["responses"]),
-                    rate_cell(b),
-                    *[mean_cell(b["criteria"].get(c)) for c in crits],
+                    judged_cell(doc, rate_cell(b)) if rubric_judged(doc) else rate_cell(b),
+                    *[judged_cell(doc, mean_cell(b["criteria"].get(c))) for c in crits],
                     str(b["errors"]),
                     str(b["unscored"]),
                 ]
@@ -139,6 +164,143 @@ def tags_section(doc: dict[str, Any]) -> Section | None:
     rows.sort(key=lambda r: (r[0], r[1]))
     header = ["tag", "target", "responses", "pass rate [95% CI]", *[f"mean {c}" for c in crits], "errors", "unscored"]
     return Section("tags", "Per tag", header, rows, numeric=set(range(2, len(header))))
+
+
+def checks_section(doc: dict[str, Any]) -> Section | None:
+    """Pass rates of the deterministic checks alone (no judge involved), per target overall and per suite."""
+    rows = []
+    for t in doc["targets"].values():
+        checks = t.get("checks") or {}
+        if checks.get("evaluated"):
+            rows.append([t["target"], "all suites", rate_cell(checks), f"{checks['passed']} / {checks['evaluated']}"])
+    for c in doc.get("coverage", []):
+        checks = c.get("checks") or {}
+        if checks.get("evaluated"):
+            rows.append([c["target"], c["suite"], rate_cell(checks), f"{checks['passed']} / {checks['evaluated']}"])
+    if not rows:
+        return None
+    note = (
+        "Share of answered responses whose deterministic checks (regex, JSON, exact match, word limits, ...) all "
+        "pass, with its Wilson 95% interval; responses without checks are not counted. No judge is involved: "
+        "these figures hold whatever the judge's reliability."
+    )
+    header = ["target", "suite", "checks pass rate [95% CI]", "passed / with checks"]
+    return Section("checks", "Deterministic checks", header, rows, note, numeric={2, 3})
+
+
+def canaries_section(doc: dict[str, Any]) -> Section | None:
+    """Per judge and criterion: canary accuracy with its interval, the mean score gap, and the verdict."""
+    canaries = (doc.get("judging") or {}).get("canaries")
+    if not canaries:
+        return None
+    rows = []
+    for judge, block in canaries.get("judges", {}).items():
+        for criterion, c in block.get("criteria", {}).items():
+            rows.append(
+                [
+                    judge,
+                    criterion,
+                    str(c["n"]),
+                    pct(c["accuracy"]) + ci(c["ci95"], percent=True),
+                    fmt(c["mean_gap"]),
+                    f"{c['wins']} / {c['ties']} / {c['losses']}",
+                    str(c["unscored_pairs"]),
+                    "trusted" if c.get("trusted", block.get("trusted")) else "NOT TRUSTED",
+                ]
+            )
+    reasons = [f"{j}: {r}" for j, b in canaries.get("judges", {}).items() for r in b.get("reasons", [])]
+    identity = canaries.get("set") or {}
+    verdict = (
+        "Every judge passed its canaries."
+        if canaries.get("trusted")
+        else "NOT TRUSTWORTHY: "
+        + ("; ".join(reasons) or "no canary was scored")
+        + ". Every judge-based figure of this run is marked ⚠."
+    )
+    note = (
+        f"{verdict} Each judge scored the known-good and the known-bad response of every canary "
+        f"({identity.get('canaries', 'canaries')}@{identity.get('version', '?')}, {identity.get('items', '?')} items). "
+        "Accuracy = share of canaries where the good response scored above the bad one (ties count half), with "
+        "its Wilson 95% interval; gap = mean(good - bad). Rule: "
+        + str(canaries.get("rule", ""))
+        + (f" Floor: {canaries['floor']:g}." if canaries.get("floor") is not None else "")
+    )
+    header = [
+        "judge",
+        "criterion",
+        "canaries",
+        "accuracy [95% CI]",
+        "mean gap",
+        "wins / ties / losses",
+        "unscored",
+        "verdict",
+    ]
+    return Section("canaries", "Judge reliability (canaries)", header, rows, note, numeric={2, 3, 4, 6})
+
+
+def agreement_section(doc: dict[str, Any]) -> Section | None:
+    """Judge scores against the deterministic checks on the same responses: a judge that scores failed checks
+    high is suspect."""
+    agreement = (doc.get("judging") or {}).get("agreement_with_checks")
+    if not agreement:
+        return None
+    rows = [
+        [
+            judge,
+            str(a["n"]),
+            pct(a["agreement"]),
+            fmt(a["kappa"]),
+            f"{fmt(a['mean_score_checks_passed'])} (n={a['n_checks_passed']})",
+            f"{fmt(a['mean_score_checks_failed'])} (n={a['n_checks_failed']})",
+            "SUSPECT" if a["suspect"] else "–",
+            str(a.get("note") or ""),
+        ]
+        for judge, a in agreement.get("judges", {}).items()
+    ]
+    note = (
+        "Over responses that have both deterministic checks and a judge score, per judged criterion: agreement = "
+        "share where 'score reaches the threshold' equals 'checks pass'; Cohen's kappa corrects it for chance. A "
+        "judge whose mean score on responses failing their checks is not below its mean on those passing is "
+        "suspect."
+    )
+    header = [
+        "judge",
+        "scores",
+        "agreement",
+        "kappa",
+        "mean score, checks pass",
+        "mean score, checks fail",
+        "suspect",
+        "note",
+    ]
+    return Section("agreement", "Judge vs deterministic checks", header, rows, note, numeric={1, 2, 3})
+
+
+def training_section(doc: dict[str, Any]) -> Section | None:
+    """Fine-tunes whose training logs were attached to the report (`harness report --training-log`)."""
+    logs = doc.get("training") or {}
+    rows = []
+    for target, log in logs.items():
+        val = log.get("validation") or []
+        steps = log.get("steps") or []
+        settings = log.get("settings") or {}
+        rows.append(
+            [
+                target,
+                str(len(steps)),
+                str(log.get("train_examples", "–")),
+                str(log.get("val_examples", "–")),
+                fmt(steps[-1]["train_loss"], 3) if steps else "–",
+                f"{fmt(val[0]['val_loss'], 3)} → {fmt(val[-1]['val_loss'], 3)}" if val else "–",
+                f"LoRA r={settings.get('rank', '?')}, lr {settings.get('lr', '?')}, batch {settings.get('batch', '?')}",
+                fmt(log.get("seconds"), 0) + " s",
+            ]
+        )
+    if not rows:
+        return None
+    note = "Validation loss on held-out examples of the training set (never the evaluation cases), before and after."
+    header = ["target", "steps", "train examples", "held-out", "last train loss", "validation loss", "settings", "time"]
+    return Section("training", "Fine-tune training", header, rows, note, numeric={1, 2, 3, 4})
 
 
 def pairwise_section(doc: dict[str, Any]) -> Section | None:
@@ -231,12 +393,17 @@ def report_sections(doc: dict[str, Any]) -> list[Section]:
     if doc["run"].get("kind") == "bench":  # lm-eval metrics only: no response of its own to summarise
         return [benchmarks] if benchmarks is not None else []
     found = [
+        canaries_section(doc) if judge_untrusted(doc) else None,  # an untrusted judge is said first
         summary_section(doc),
+        checks_section(doc),
         benchmarks,
+        canaries_section(doc) if not judge_untrusted(doc) else None,
+        agreement_section(doc),
         criteria_section(doc),
         tags_section(doc),
         pairwise_section(doc),
         ratings_section(doc),
         cost_section(doc),
+        training_section(doc),
     ]
     return [s for s in found if s is not None]

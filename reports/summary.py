@@ -44,6 +44,23 @@ def _verdict(
     return "pass" if all(scores[c]["score"] >= threshold for c in criteria) else "fail"
 
 
+def _checks_verdict(row: dict[str, Any]) -> str | None:
+    """The deterministic checks alone: pass (all passed), fail, or None (no check, or the call failed)."""
+    if row["status"] != "ok" or not row["checks"]:
+        return None
+    return "pass" if all(c["passed"] for c in row["checks"]) else "fail"
+
+
+def checks_block(passed: int, evaluated: int) -> dict[str, Any]:
+    """Pass rate of the deterministic checks alone (no judge), over the answered responses that have checks."""
+    return {
+        "passed": passed,
+        "evaluated": evaluated,
+        "pass_rate": round(passed / evaluated, 4) if evaluated else None,
+        "pass_rate_ci95": wilson_ci(passed, evaluated),
+    }
+
+
 def _num(value: Any) -> float | None:
     if value is None:
         return None
@@ -89,6 +106,7 @@ def case_rows(store: Store, run_id: str, lean: bool = False) -> Iterator[dict[st
             "tokens_out": r["tokens_out"],
             "scores": scores,
             "verdict": _verdict(r, scores, threshold, criteria, judged),
+            "checks_verdict": _checks_verdict(r),
             "checks": [c for c in r["checks"] if "loose" in c] if lean else r["checks"],
             "tags": list(case.get("tags", [])),
             "text_chars": len(r["text"]) if r["text"] is not None else None,
@@ -173,11 +191,13 @@ class _GroupTally:
 
     def __init__(self) -> None:
         self.verdicts: Counter[str] = Counter()
+        self.checks: Counter[str | None] = Counter()
         self.scores: dict[str, list[float]] = defaultdict(list)
         self.unscored: Counter[str] = Counter()
 
     def add(self, r: dict[str, Any]) -> None:
         self.verdicts[r["verdict"]] += 1
+        self.checks[r["checks_verdict"]] += 1
         for criterion, s in r["scores"].items():
             if s["status"] == "scored":
                 self.scores[criterion].append(float(s["score"]))
@@ -189,6 +209,7 @@ class _GroupTally:
         return {
             "responses": sum(self.verdicts.values()),
             **_pass_block(self.verdicts),
+            "checks": checks_block(self.checks["pass"], self.checks["pass"] + self.checks["fail"]),
             "criteria": {c: _criterion_stats(self.scores[c], self.unscored[c]) for c in sorted(self.scores)},
         }
 
@@ -202,6 +223,7 @@ class _TargetTally:
         self.responses = 0
         self.cases: set[int] = set()
         self.verdicts: Counter[str] = Counter()
+        self.checks: Counter[str | None] = Counter()
         self.statuses: Counter[str] = Counter()
         self.scores: dict[str, list[float]] = defaultdict(list)
         self.weighted: dict[str, list[float | None]] = defaultdict(list)
@@ -216,6 +238,7 @@ class _TargetTally:
         self.responses += 1
         self.cases.add(hash((r["suite"], r["case_id"])))
         self.verdicts[r["verdict"]] += 1
+        self.checks[r["checks_verdict"]] += 1
         self.statuses[r["status"]] += 1
         self.cache_hits += bool(r["from_cache"])
         self.cost.add(r)
@@ -242,6 +265,7 @@ class _TargetTally:
             "responses": self.responses,
             "cases": len(self.cases),
             **_pass_block(self.verdicts),
+            "checks": checks_block(self.checks["pass"], self.checks["pass"] + self.checks["fail"]),
             "blocked": self.statuses["blocked"],
             "unavailable": self.statuses["unavailable"],
             "availability": round(answered / self.responses, 4) if self.responses else None,
@@ -272,6 +296,7 @@ def summarise(store: Store, run_id: str, include_cases: bool = True) -> dict[str
     prices = config.get("prices") or {}
     tallies = {t["name"]: _TargetTally(t["name"], prices.get(t["name"])) for t in config.get("targets", [])}
     coverage: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    coverage_checks: dict[tuple[str, str], Counter[str | None]] = defaultdict(Counter)
     kept: list[dict[str, Any]] = []
     for row in case_rows(store, run["run_id"], lean=not include_cases):
         target = row["target"]
@@ -279,10 +304,19 @@ def summarise(store: Store, run_id: str, include_cases: bool = True) -> dict[str
             tallies[target] = _TargetTally(target, prices.get(target))
         tallies[target].add(row)
         coverage[(row["suite"], target)][row["verdict"]] += 1
+        coverage_checks[(row["suite"], target)][row["checks_verdict"]] += 1
         if include_cases:
             kept.append(row)
-        elif row["checks"] or any(len(s["verdicts"]) > 1 for s in row["scores"].values()):
-            kept.append({"target": target, "scores": row["scores"], "checks": row["checks"]})
+        elif row["checks"] or row["checks_verdict"] or any(len(s["verdicts"]) > 1 for s in row["scores"].values()):
+            kept.append(
+                {
+                    "target": target,
+                    "scores": row["scores"],
+                    "checks": row["checks"],
+                    "checks_verdict": row["checks_verdict"],
+                    "threshold": row["threshold"],
+                }
+            )
     blocks = {name: tally.block() for name, tally in tallies.items()}
     if config.get("imported"):  # the responses were timed elsewhere, and recorded at import: no throughput here
         for block in blocks.values():
@@ -313,7 +347,15 @@ def summarise(store: Store, run_id: str, include_cases: bool = True) -> dict[str
         },
         "targets": blocks,
         "coverage": [
-            {"suite": suite, "target": target, **_pass_block(verdicts)}
+            {
+                "suite": suite,
+                "target": target,
+                **_pass_block(verdicts),
+                "checks": checks_block(
+                    coverage_checks[(suite, target)]["pass"],
+                    coverage_checks[(suite, target)]["pass"] + coverage_checks[(suite, target)]["fail"],
+                ),
+            }
             for (suite, target), verdicts in sorted(coverage.items())
         ],
         "judging": _judging(store, run["run_id"], config, kept),
@@ -341,6 +383,39 @@ def _judging(store: Store, run_id: str, config: dict[str, Any], rows: list[dict[
     pairs = store.pairwise(run_id)
     if pairs:
         out["pairwise"] = pairwise_summary(pairs)
+    out |= judge_trust(store, run_id, config, rows)
+    return out
+
+
+def judge_trust(store: Store, run_id: str, config: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The judges' canary results and their agreement with the deterministic checks, and the verdict on them:
+    `trusted` is True when every judge passed its canaries, False when one failed (every judge-based figure of the
+    run is then untrustworthy), None when the canaries were not scored (reliability not measured)."""
+    from reports.canaries import agreement_with_checks, canary_summary
+
+    out: dict[str, Any] = {}
+    canary_config = config.get("canaries")
+    canary_rows = store.canary_judgments(run_id)
+    if canary_config is not None or canary_rows:
+        floor = (canary_config or {}).get("floor")
+        out["canaries"] = {"set": canary_config, **canary_summary(canary_rows, floor)}
+    pairs = [
+        {
+            "judge": v["judge"],
+            "criterion": criterion,
+            "score": float(v["score"]),
+            "threshold": int(row.get("threshold", 4)),
+            "checks_passed": row["checks_verdict"] == "pass",
+        }
+        for row in rows
+        if row.get("checks_verdict") is not None
+        for criterion, s in row["scores"].items()
+        for v in s["verdicts"]
+        if v["status"] == "scored" and v["score"] is not None
+    ]
+    if pairs:
+        out["agreement_with_checks"] = agreement_with_checks(pairs)
+    out["trusted"] = out["canaries"]["trusted"] if "canaries" in out else None
     return out
 
 

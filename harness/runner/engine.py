@@ -21,12 +21,14 @@ from typing import Any
 import harness
 from harness.checks import run_checks
 from harness.pricing import resolve_price
+from harness.runner.canaries import judge_canaries
 from harness.runner.endpoint import CallResult, Endpoint
 from harness.runner.judging import JudgeSettings, judge_pair, judge_response
 from harness.store import Store, StoredResponse
 from harness.suites.loader import iter_cases
 from harness.suites.models import DEFAULT_THRESHOLD, ResolvedCase, Suite
 from harness.targets.spec import TargetSpec, fingerprint
+from judges.canaries import CanarySet
 from judges.criteria import SCALE_MAX, SCALE_MIN
 
 
@@ -39,6 +41,8 @@ class RunOptions:
     rejudge_of: str | None = None  # a run id: judge its stored responses again, call no target
     criteria: list[str] | None = None  # re-judging: judge on these criteria instead of each case's own
     prices: dict[str, dict[str, float]] = field(default_factory=dict)  # harness.yaml `prices:` per model id
+    canaries: CanarySet | None = None  # judge canaries every judge also scores (None: none, --no-canaries)
+    canary_floor: float | None = None  # minimum canary accuracy a judge must reach to be trusted (besides chance)
 
 
 def rejudge_overrides(case: dict[str, Any], criteria: list[str]) -> dict[str, Any]:
@@ -69,9 +73,17 @@ class Runner:
 
     @property
     def total_items(self) -> int:
+        """Progress units: one per target response (with its judging), one per canary judge call."""
         if self._source is not None:
-            return len(self.store.cases(self._source["run_id"])) * self.options.samples * len(self.targets)
-        return sum(s.case_count for s in self.suites) * self.options.samples * len(self.targets)
+            units = len(self.store.cases(self._source["run_id"])) * self.options.samples * len(self.targets)
+        else:
+            units = sum(s.case_count for s in self.suites) * self.options.samples * len(self.targets)
+        return units + self.canary_calls
+
+    @property
+    def canary_calls(self) -> int:
+        canaries = self.options.canaries
+        return 0 if canaries is None or not self.judges else 2 * len(canaries.items) * len(self.judges)
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -82,6 +94,7 @@ class Runner:
             "judge_method": self.options.judging.identity() if self.judges else None,
             "samples": self.options.samples,
             "name": self.options.name,
+            "canaries": self._canary_config(),
             "prices": {
                 t.name: resolve_price(t.model, t.price, t.gpu_hour, self.options.prices)
                 for t in [*self.targets, *self.judges]
@@ -103,6 +116,8 @@ class Runner:
         config["judge"] = None
         config["judges"] = [j.identity() for j in self.judges]
         config.pop("prices")  # accounting, not what the run asks
+        if config["canaries"] is not None:
+            config["canaries"] = {k: v for k, v in config["canaries"].items() if k != "floor"}  # analysis only
         return fingerprint(config)
 
     async def run(self) -> str:
@@ -134,7 +149,15 @@ class Runner:
         try:
             for ep in {id(e): e for e in [*endpoints.values(), *judge_eps]}.values():
                 await ep.prepare()
-            await self._run_all(endpoints, judge_eps)
+            canaries = self._canary_task(judge_eps)
+            try:
+                await self._run_all(endpoints, judge_eps)
+            except BaseException:
+                if canaries is not None:
+                    canaries.cancel()
+                raise
+            if canaries is not None:
+                await canaries
         except BaseException:
             self.store.set_run_status(run_id, "interrupted")
             raise
@@ -143,6 +166,30 @@ class Runner:
                 await ep.aclose()
         self.store.set_run_status(run_id, "complete")
         return run_id
+
+    def _canary_config(self) -> dict[str, Any] | None:
+        canaries = self.options.canaries
+        if canaries is None or not self.judges:
+            return None
+        return {**canaries.identity(), "floor": self.options.canary_floor}
+
+    def _canary_task(self, judge_eps: list[Endpoint]) -> asyncio.Task[None] | None:
+        """The judge canaries, scored beside the run's own calls (the judges' endpoints bound the concurrency)."""
+        canaries = self.options.canaries
+        if canaries is None or not judge_eps:
+            return None
+        progress = self.progress
+        return asyncio.create_task(
+            judge_canaries(
+                self.store,
+                self.run_id,
+                self.options.judging,
+                judge_eps,
+                canaries,
+                self.options.no_cache,
+                None if progress is None else lambda: progress(1),
+            )
+        )
 
     def _cases(self) -> Iterator[ResolvedCase]:
         if self._source is None:

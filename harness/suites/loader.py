@@ -23,6 +23,12 @@ Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 SUITE_SUFFIXES = (".yaml", ".yml")
 NOT_SUITES = {"harness.yaml", "harness.yml"}
+CANARY_SUFFIXES = (".canaries.yaml", ".canaries.yml")  # judge canary sets (judges/canaries.py), not suites
+
+
+def is_canary_file(path: str | Path) -> bool:
+    """A judge canary set (`*.canaries.yaml`), which lives beside the suites but is not one."""
+    return Path(path).name.endswith(CANARY_SUFFIXES)
 
 
 def _index_lines(node: yaml.Node, path: Loc, out: dict[Loc, int], file: Path) -> None:
@@ -206,17 +212,24 @@ def load_suite(path: str | Path) -> Suite:
     return suite
 
 
-def discover_suite_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Expand directories into the suite files below them (sorted); files are taken as given."""
+def discover_suite_files(paths: Sequence[str | Path], empty_ok: bool = False) -> list[Path]:
+    """Expand directories into the suite files below them (sorted; judge canary sets and harness.yaml left out);
+    files are taken as given. No suite file at all is a UserError unless `empty_ok`."""
     found: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found.extend(sorted(f for f in p.rglob("*") if f.suffix in SUITE_SUFFIXES and f.name not in NOT_SUITES))
+            found.extend(
+                sorted(
+                    f
+                    for f in p.rglob("*")
+                    if f.suffix in SUITE_SUFFIXES and f.name not in NOT_SUITES and not is_canary_file(f)
+                )
+            )
         elif p.is_file():
             found.append(p)
         else:
             raise UserError("no such file or directory", file=p)
-    if not found:
+    if not found and not empty_ok:
         raise UserError("no suite files (*.yaml) found", file=", ".join(str(p) for p in paths))
     return found

@@ -12,6 +12,9 @@ holds on every machine and its diffs are small and stable)::
 
 A suite whose file is gone stays in the lock with `"removed": true`: its history still forbids reusing one of
 its versions with other content if it comes back.
+
+Judge canary sets (`*.canaries.yaml`, judges/canaries.py) are versioned like suites: each is locked under its
+`canaries` name, its item count in `cases`, and checked by the same rules.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import UserError
-from harness.suites.loader import discover_suite_files, load_suite
+from harness.suites.loader import discover_suite_files, is_canary_file, load_suite
+from judges.canaries import discover_canary_files, load_canaries
 
 LOCK_NAME = "suites.lock"
 LOCK_FORMAT = 1
@@ -102,12 +106,26 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def scan(paths: Sequence[str | Path], lock_path: Path) -> list[Found]:
-    """Load every suite under `paths` (a bad one is a UserError); their paths relative to the lock's folder."""
+    """Load every suite and judge canary set under `paths` (a bad one is a UserError); their paths relative to
+    the lock's folder."""
+    canary_files = discover_canary_files(list(paths))
+    suite_paths = [p for p in paths if not is_canary_file(p)]
     found = []
-    for file in discover_suite_files(paths):
+    for file in discover_suite_files(suite_paths, empty_ok=bool(canary_files)):
         suite = load_suite(file)
         found.append(
             Found(suite.name, suite.version, suite.content_hash, suite.case_count, _relative(file, lock_path.parent))
+        )
+    for file in canary_files:
+        canaries = load_canaries(file)
+        found.append(
+            Found(
+                canaries.name,
+                canaries.version,
+                canaries.content_hash,
+                len(canaries.items),
+                _relative(file, lock_path.parent),
+            )
         )
     return found
 

@@ -35,7 +35,7 @@ def test_validate_prints_a_table_of_the_example_suites() -> None:
     for name, file, count in [
         ("factual-qa", "factual_qa.yaml", 14),
         ("format-following", "format_following.yaml", 14),
-        ("support-triage", "support_triage.yaml", 12),
+        ("support-triage", "support_triage.yaml", 24),
     ]:
         suite = load_suite(EXAMPLES / file)
         row = rows[name]
@@ -53,7 +53,7 @@ def test_validate_json_format_parses(tmp_path: Path) -> None:
     doc = orjson.loads(proc.stdout)
     assert isinstance(doc, list)
     assert [d["suite"] for d in doc] == ["support-triage", "mine"]
-    assert doc[0]["cases"] == 12
+    assert doc[0]["cases"] == 24
     assert doc[0]["hash"] == load_suite(EXAMPLES / "support_triage.yaml").content_hash
     assert doc[1] == {
         "suite": "mine",

@@ -44,7 +44,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         for name, model in (("old", "old"), ("new", "new"), ("down", "down")):
             res = invoke(
                 "run", suite, "-t", f"m=openai:{model}@{server.url}", "--judge", f"j=openai:judge@{server.url}",
-                "--db", db, "--name", name, "--max-attempts", "1", "--format", "json",
+                "--db", db, "--name", name, "--max-attempts", "1", "--no-canaries", "--format", "json",
             )  # fmt: skip
             assert res.exit_code == 0, res.output
             out[name] = json.loads(res.stdout)["run_id"]

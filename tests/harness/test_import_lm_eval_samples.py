@@ -291,7 +291,9 @@ def test_imported_samples_are_judged_end_to_end(outputs: LmEvalOutputs, tmp_path
     files = [samples(outputs.logged, "capitals"), samples(outputs.logged, "capitals_scored")]
     imported = invoke_json("import", "lm-eval-samples", *files, "--db", db, "--format", "json")["run_id"]
     with FakeOpenAIServer(judge_score=5) as judge:
-        out = invoke_json("judge", imported, "--judge", f"j=openai:judge@{judge.url}", "--db", db, "--format", "json")
+        out = invoke_json(
+            "judge", imported, "--judge", f"j=openai:judge@{judge.url}", "--no-canaries", "--db", db, "--format", "json"
+        )
         asked = judge.calls()
     run_id = out["run_id"]
     assert run_id != imported and len(asked) == 12  # one judge call per imported response, no target call

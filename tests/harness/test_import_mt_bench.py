@@ -300,9 +300,8 @@ def test_our_judge_rescores_the_imported_answers_on_our_criteria(
         # the imported criterion is MT-Bench's own: our judges cannot score it, and say so instead of crashing
         code, _, err = harness_exit(capsys, "judge", run_id, "--judge", judge, "--db", db)
         assert code == 2 and "'mt_bench', which no judge here knows" in err and "--criteria" in err
-        out = invoke_json(
-            "judge", run_id, "--judge", judge, "--criteria", "preciseness", "--db", db, "--format", "json"
-        )
+        ours = ["--criteria", "preciseness", "--no-canaries"]
+        out = invoke_json("judge", run_id, "--judge", judge, *ours, "--db", db, "--format", "json")
         assert len(server.calls(judge=True)) == 80
     new = out["run_id"]
     cases = [json.loads(c["data"]) for c in rows(db, "SELECT data FROM cases WHERE run_id = ?", new)]

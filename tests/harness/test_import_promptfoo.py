@@ -179,7 +179,9 @@ def test_the_imported_outputs_can_be_judged(tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     imported = invoke_json("import", "promptfoo", RESULTS, "--db", db, "--format", "json")["run_id"]
     with FakeOpenAIServer(judge_score=5) as judge:
-        out = invoke_json("judge", imported, "--judge", f"j=openai:judge@{judge.url}", "--db", db, "--format", "json")
+        out = invoke_json(
+            "judge", imported, "--judge", f"j=openai:judge@{judge.url}", "--no-canaries", "--db", db, "--format", "json"
+        )
         asked = judge.calls()
     assert len(asked) == 18 and all(c.is_judge for c in asked)  # every output; promptfoo's 2 errors have none
     judged = rows(db, "SELECT DISTINCT response_id FROM judgments WHERE run_id = ?", out["run_id"])

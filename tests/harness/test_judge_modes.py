@@ -62,7 +62,8 @@ def run_args(suite: Path, db: Path, server: FakeOpenAIServer, *extra: str, targe
     args = ["run", str(suite)]
     for t in targets:
         args += ["-t", f"{t}=openai:model-{t}@{server.url}"]
-    return [*args, "--judge", f"judge=openai:judge-model@{server.url}", "--db", str(db), "--format", "json", *extra]
+    judge = ["--judge", f"judge=openai:judge-model@{server.url}", "--no-canaries"]
+    return [*args, *judge, "--db", str(db), "--format", "json", *extra]
 
 
 def report(db: Path, run_id: str) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def run_args(suite: Path, db: Path, server: FakeOpenAIServer, judges: list[str],
     args = ["run", str(suite), "-t", f"a=openai:model-a@{server.url}"]
     for j in judges:
         args += ["--judge", f"{j}=openai:judge-{j}@{server.url}"]
-    return [*args, "--db", str(db), "--format", "json", *extra]
+    return [*args, "--no-canaries", "--db", str(db), "--format", "json", *extra]
 
 
 def report(db: Path, run_id: str) -> dict[str, Any]:
@@ -185,7 +185,7 @@ def test_three_judges_report_krippendorff_alpha(tmp_path: Path, fake_openai: Fak
 def test_a_panel_can_include_one_of_the_targets(tmp_path: Path, fake_openai: FakeOpenAIServer) -> None:
     suite = write_suite(tmp_path / "s.yaml", ["c1"])
     db = tmp_path / "r.db"
-    args = ["run", str(suite), "-t", f"a=openai:model-a@{fake_openai.url}", "--judge", "a"]
+    args = ["run", str(suite), "-t", f"a=openai:model-a@{fake_openai.url}", "--judge", "a", "--no-canaries"]
     out = invoke_json(*args, "--judge", f"j2=openai:judge-j2@{fake_openai.url}", "--db", str(db), "--format", "json")
     calls = rows(db, "SELECT judge FROM judge_calls WHERE run_id = ?", out["run_id"])
     assert sorted(c["judge"] for c in calls) == ["a", "j2"]

@@ -60,11 +60,11 @@ def run_args(suite: Path, db: Path, server: FakeOpenAIServer, *extra: str, targe
     args = ["run", str(suite)]
     for t in targets:
         args += ["-t", f"{t}=openai:model-{t}@{server.url}"]
-    return [*args, "--db", str(db), "--format", "json", *extra]
+    return [*args, "--no-canaries", "--db", str(db), "--format", "json", *extra]
 
 
 def judge_args(run_id: str, db: Path, *extra: str) -> list[str]:
-    return ["judge", run_id, "--db", str(db), "--format", "json", *extra]
+    return ["judge", run_id, "--no-canaries", "--db", str(db), "--format", "json", *extra]
 
 
 def by_judge_model(call: Call) -> Any:

@@ -62,6 +62,7 @@ def run_args(suite: Path, db: Path, server: FakeOpenAIServer, *extra: str) -> li
         f"b=openai:model-b@{server.url}",
         "--judge",
         f"judge=openai:judge-model@{server.url}",
+        "--no-canaries",
         "--db",
         str(db),
         "--format",

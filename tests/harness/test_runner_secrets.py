@@ -60,7 +60,9 @@ def run_and_report(tmp_path: Path, server: FakeOpenAIServer) -> tuple[str, list[
     suite, config = write_files(tmp_path, server)
     runner = CliRunner()
     result = runner.invoke(
-        cli, ["run", str(suite), "-t", "secret", "--config", str(config), "--format", "json"], catch_exceptions=False
+        cli,
+        ["run", str(suite), "-t", "secret", "--config", str(config), "--no-canaries", "--format", "json"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     run_id = json.loads(result.stdout)["run_id"]
@@ -72,7 +74,9 @@ def run_and_report(tmp_path: Path, server: FakeOpenAIServer) -> tuple[str, list[
     listed = runner.invoke(cli, ["runs", "--format", "json", "--config", str(config)], catch_exceptions=False)
     outputs.append(listed.output)
     table = runner.invoke(
-        cli, ["run", str(suite), "-t", "secret", "--config", str(config), "--name", "again"], catch_exceptions=False
+        cli,
+        ["run", str(suite), "-t", "secret", "--config", str(config), "--no-canaries", "--name", "again"],
+        catch_exceptions=False,
     )
     outputs.append(table.output)
     return run_id, outputs

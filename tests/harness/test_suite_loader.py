@@ -89,7 +89,7 @@ cases:
     [
         ("factual_qa.yaml", "factual-qa", 14),
         ("format_following.yaml", "format-following", 14),
-        ("support_triage.yaml", "support-triage", 12),
+        ("support_triage.yaml", "support-triage", 24),
     ],
 )
 def test_example_suites_load_with_expected_counts(file: str, name: str, count: int) -> None:
@@ -112,7 +112,7 @@ def test_support_triage_reads_its_cases_from_jsonl() -> None:
     assert suite.inline_cases == []
     assert suite.cases_file == (EXAMPLES / "support_triage.cases.jsonl").resolve()
     lines = [ln for ln in suite.cases_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    assert len(lines) == 12
+    assert len(lines) == 24
     ids = [orjson.loads(ln)["id"] for ln in lines]
     resolved = list(iter_cases(suite))
     assert [c.id for c in resolved] == ids

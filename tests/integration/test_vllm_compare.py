@@ -74,6 +74,7 @@ def compared(vllm_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[st
             f"judge=openai:tiny@{vllm_url}",
             "--judge-format",
             "regex",
+            "--no-canaries",  # the tiny random judge: flow only
             "--samples",
             "2",
             "--concurrency",

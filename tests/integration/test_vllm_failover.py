@@ -27,7 +27,7 @@ def test_failover_ranks_the_adapter_against_the_base(vllm_url: str, tmp_path: Pa
     db = tmp_path / "results.db"
     proc = harness(
         "run", str(SUITE), "--target", f"base=openai:tiny@{vllm_url}", "--target", f"ft=openai:ft@{vllm_url}",
-        "--judge", "base", "--judge-format", "regex", "--gpu-hour", "base=1.5", "--concurrency", "8",
+        "--judge", "base", "--judge-format", "regex", "--no-canaries", "--gpu-hour", "base=1.5", "--concurrency", "8",
         "--db", str(db), "--format", "json",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -54,7 +54,17 @@ def gate_runs(vllm_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     suite = work / "gate.yaml"
     suite.write_text(SUITE, encoding="utf-8")
     db = work / "results.db"
-    common = ["--judge", f"judge=openai:tiny@{vllm_url}", "--judge-format", "regex", "--db", db, "--format", "json"]
+    common = [
+        "--judge",
+        f"judge=openai:tiny@{vllm_url}",
+        "--judge-format",
+        "regex",
+        "--no-canaries",
+        "--db",
+        db,
+        "--format",
+        "json",
+    ]
     up = harness("run", suite, "--target", f"base=openai:tiny@{vllm_url}", "--name", "up", *common)
     assert up.returncode == 0, up.stderr[-3000:]
     stopped = f"http://127.0.0.1:{closed_port()}/v1"
@@ -111,7 +121,7 @@ def test_committed_baseline_file_gates_without_the_old_store(vllm_url: str, gate
     fresh = gate_runs["work"] / "fresh.db"
     run = harness(
         "run", gate_runs["work"] / "gate.yaml", "--target", f"base=openai:tiny@{vllm_url}", "--judge",
-        f"judge=openai:tiny@{vllm_url}", "--judge-format", "regex", "--db", fresh, "--format", "json",
+        f"judge=openai:tiny@{vllm_url}", "--judge-format", "regex", "--no-canaries", "--db", fresh, "--format", "json",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     run_id = json.loads(run.stdout)["run_id"]

@@ -45,6 +45,7 @@ def panel_run(vllm_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[
         "ft",
         "--judge-format",
         "regex",
+        "--no-canaries",  # the tiny random judge: flow only
         "--judge-samples",
         "2",
         "--concurrency",
@@ -100,6 +101,7 @@ def test_pairwise_both_orders_on_vllm(vllm_url: str, tmp_path: Path) -> None:
         "pairwise",
         "--judge-format",
         "regex",
+        "--no-canaries",  # the tiny random judge: flow only
         "--db",
         str(db),
     )
@@ -118,7 +120,17 @@ def test_pairwise_both_orders_on_vllm(vllm_url: str, tmp_path: Path) -> None:
 def test_rejudge_stored_responses(panel_run: tuple[Path, dict[str, Any]], vllm_url: str) -> None:
     db, out = panel_run
     again = harness(
-        "judge", out["run_id"], "--judge", "ft", "--judge-mode", "reference", "--judge-format", "regex", "--db", str(db)
+        "judge",
+        out["run_id"],
+        "--judge",
+        "ft",
+        "--judge-mode",
+        "reference",
+        "--judge-format",
+        "regex",
+        "--no-canaries",
+        "--db",
+        str(db),
     )
     assert again["run_id"] != out["run_id"]
     original = rows(db, "SELECT case_id, target, text FROM responses WHERE run_id = ? ORDER BY 1, 2", out["run_id"])

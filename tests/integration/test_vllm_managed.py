@@ -113,6 +113,7 @@ def test_run_starts_one_server_for_base_and_adapter_and_stops_it(
         "base",
         "--judge-format",
         "regex",
+        "--no-canaries",  # the tiny random judge: flow only
         "--db",
         str(tmp_path / "results.db"),
         "--format",
@@ -178,6 +179,7 @@ def test_serve_prints_specs_a_run_uses_and_stops_on_ctrl_c(
             "base",
             "--judge-format",
             "regex",
+            "--no-canaries",  # the tiny random judge: flow only
             "--db",
             str(tmp_path / "a.db"),
             cwd=tmp_path,

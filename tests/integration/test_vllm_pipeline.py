@@ -48,6 +48,7 @@ def demo_run(vllm_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         "base",
         "--judge-format",
         "regex",
+        "--no-canaries",  # the tiny random judge: flow only
         "--samples",
         "2",
         "--concurrency",

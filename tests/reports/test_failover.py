@@ -106,7 +106,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         prim = {"provider": "openai", "model": "model-prim", "base_url": srv.url, "api_key_env": "FAKE_PRIM_KEY"}
         config = {"targets": {"prim": prim}, "prices": PRICES}
         (work / "harness.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-        judge = ["--judge", f"judge=openai:judge-model@{srv.url}", "--db", str(db), "--format", "json"]
+        judge = ["--judge", f"judge=openai:judge-model@{srv.url}", "--no-canaries", "--db", str(db), "--format", "json"]
 
         def run(*targets: str, extra: tuple[str, ...] = ()) -> str:
             args = ["run", str(suite)]

@@ -74,7 +74,8 @@ def hostile_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     suite.write_text("\n".join(lines) + "\n", encoding="utf-8")
     db = tmp_path / "results.db"
     with FakeOpenAIServer(policy=policy) as server:
-        judge = ["--judge", f"judge=openai:judge-model@{server.url}", "--db", str(db), "--format", "json"]
+        judge = ["--judge", f"judge=openai:judge-model@{server.url}", "--no-canaries"]
+        judge += ["--db", str(db), "--format", "json"]
         old = ["-t", f"a=openai:model-old@{server.url}", "--name", "baseline"]
         result = CliRunner().invoke(cli, ["run", str(suite), *old, *judge], catch_exceptions=False)
         assert result.exit_code == 0, result.output

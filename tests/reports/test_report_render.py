@@ -57,6 +57,7 @@ def stored_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
                 f"a=openai:model-a@{server.url}",
                 "--judge",
                 f"judge=openai:judge-model@{server.url}",
+                "--no-canaries",
                 "--db",
                 str(db),
                 "--samples",

@@ -37,7 +37,7 @@ def test_per_tag_pass_rates_and_means(tmp_path: Path, monkeypatch: pytest.Monkey
         lines += [f"  - id: {cid}", f"    prompt: '[{cid}] a question'", f"    tags: {json.dumps(tags)}"]
     (tmp_path / "tagged.yaml").write_text("\n".join(lines) + "\n")
     db = tmp_path / "r.db"
-    db_json = ["--db", str(db), "--format", "json"]
+    db_json = ["--no-canaries", "--db", str(db), "--format", "json"]
     with FakeOpenAIServer(policy=policy) as server:
         res = CliRunner().invoke(
             cli,

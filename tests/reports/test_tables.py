@@ -64,6 +64,7 @@ def make_run(tmp_path: Path, judged: bool = True) -> tuple[Path, str]:
         args = ["run", str(suite), "-t", f"a=openai:model-a@{server.url}", "-t", f"b=openai:model-b@{server.url}"]
         if judged:
             args += ["--judge", f"j1=openai:judge-1@{server.url}", "--judge", f"j2=openai:judge-2@{server.url}"]
+            args.append("--no-canaries")
         args += ["--samples", "2", "--db", str(db), "--format", "json", "--name", "tables-run"]
         result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output

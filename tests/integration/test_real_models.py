@@ -1,0 +1,133 @@
+"""Quality claims on real models: SmolLM2-135M-Instruct (`base`) and the LoRA fine-tune trained here (`ft`), served
+by the real vLLM CPU server, run through `harness run` like a user would. What is asserted is what is true of
+these models: base answers short factual questions; base fails most triage JSON checks and ft passes most, by a
+margin McNemar's test calls significant; a 135M-parameter judge's canary accuracy is measured with its interval,
+and a judge below the bar makes a judge-based gate exit 3 while a check-based gate still decides."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.smoke.vllm_server import VllmServer
+from harness.store import Store
+from reports.compare import compare_runs
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "prompt_suites" / "examples"
+
+
+def harness(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(real_server: VllmServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two runs on the real server: factual-qa and support-triage against base and ft with no judge (checks only);
+    support-triage again with base as the judge (canaries scored)."""
+    work = tmp_path_factory.mktemp("real-runs")
+    db = work / "results.db"
+    url = real_server.base_url
+    targets = ["--target", f"base=openai:base@{url}", "--target", f"ft=openai:ft@{url}"]
+    checks = harness(
+        "run",
+        EXAMPLES / "factual_qa.yaml",
+        EXAMPLES / "support_triage.yaml",
+        *targets,
+        "--name",
+        "checks",
+        "--concurrency",
+        "16",
+        "--db",
+        db,
+        "--format",
+        "json",
+    )
+    assert checks.returncode == 0, checks.stderr[-3000:]
+    judged = harness(
+        "run",
+        EXAMPLES / "support_triage.yaml",
+        *targets,
+        "--judge",
+        "base",
+        "--judge-format",
+        "regex",
+        "--name",
+        "judged",
+        "--concurrency",
+        "16",
+        "--db",
+        db,
+        "--format",
+        "json",
+    )
+    assert judged.returncode == 0, judged.stderr[-3000:]
+    return {"db": db, "checks": json.loads(checks.stdout), "judged": json.loads(judged.stdout)}
+
+
+def _coverage(summary: dict[str, Any], suite: str, target: str) -> dict[str, Any]:
+    return next(c for c in summary["coverage"] if c["suite"] == suite and c["target"] == target)
+
+
+def test_base_answers_factual_questions(runs: dict[str, Any]) -> None:
+    checks = _coverage(runs["checks"], "factual-qa", "base")["checks"]
+    assert checks["evaluated"] == 14
+    assert checks["pass_rate"] >= 0.5, checks  # a real instruction-tuned model, not random weights
+
+
+def test_the_fine_tune_passes_triage_checks_the_base_model_fails(runs: dict[str, Any]) -> None:
+    base = _coverage(runs["checks"], "support-triage", "base")["checks"]
+    ft = _coverage(runs["checks"], "support-triage", "ft")["checks"]
+    assert base["evaluated"] == ft["evaluated"] == 24
+    assert base["pass_rate"] <= 0.25, base  # it rambles instead of answering with the JSON object
+    assert ft["pass_rate"] >= 0.6, ft
+    store = Store(runs["db"])
+    block = compare_runs(store, "checks", "checks", baseline_target="base", candidate_target="ft")["targets"][0]
+    triage = block["checks"]["by_suite"]["support-triage"]
+    assert triage["pairs"] == 24
+    assert triage["fail_to_pass"] > triage["pass_to_fail"]
+    assert triage["p_mcnemar"] < 0.01, triage
+    assert triage["ci95"][0] > 0, triage  # the paired pass-rate gain's interval excludes zero
+
+
+def test_canary_accuracy_is_measured_with_its_interval(runs: dict[str, Any]) -> None:
+    canaries = runs["judged"]["judging"]["canaries"]
+    store = Store(runs["db"])
+    rows = store.canary_judgments(store.run("judged")["run_id"])
+    assert len({(r["canary_id"], r["side"]) for r in rows}) == 2 * canaries["set"]["items"]
+    block = canaries["judges"]["base"]
+    assert set(block["criteria"]) == {"preciseness", "instruction_following"}
+    for criterion in block["criteria"].values():
+        assert criterion["n"] > 0
+        low, high = criterion["ci95"]
+        assert 0 <= low <= criterion["accuracy"] <= high <= 1
+    # a 135M-parameter model cannot judge: not above chance on some criterion, so the run's judge is untrusted
+    assert canaries["trusted"] is False, block
+    assert runs["judged"]["judging"]["trusted"] is False
+
+
+def test_an_untrusted_judge_makes_a_judge_based_gate_exit_3(runs: dict[str, Any]) -> None:
+    db = runs["db"]
+    judged = harness("gate", "judged", "--target", "ft", "--min-mean", "instruction_following=1", "--db", db)
+    assert judged.returncode == 3, judged.stdout + judged.stderr
+    assert "judge base" in judged.stdout and "canaries failed" in judged.stdout
+    # the floor alone also refuses it (no judge is perfect on 58 canaries at 135M parameters)
+    floor = harness(
+        "gate", "judged", "--target", "ft", "--min-pass-rate", "0", "--min-canary-accuracy", "0.99", "--db", db
+    )
+    assert floor.returncode == 3, floor.stdout + floor.stderr
+    checks = harness(
+        "gate", "judged", "--target", "ft", "--min-check-pass-rate-suite", "support-triage=0.5", "--db", db
+    )
+    assert checks.returncode == 0, checks.stdout + checks.stderr  # the deterministic checks still gate normally
+    assert "judge_canaries" in checks.stdout  # and the gate says the judge failed, as a note
