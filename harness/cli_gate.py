@@ -155,12 +155,8 @@ def _gate(
         raise UserError("--max-regression and --max-pass-rate-drop need --baseline (a run or a baseline file)")
     store = open_store(db, config)
     doc = summarise(store, run_id, include_cases=False)
-    if settings.min_canary_accuracy is not None and "canaries" in doc["judging"]:
-        from reports.canaries import canary_summary
-
-        floor = settings.min_canary_accuracy
-        canaries = {**doc["judging"]["canaries"], **canary_summary(store.canary_judgments(doc["run"]["run_id"]), floor)}
-        doc["judging"] |= {"canaries": canaries, "trusted": canaries["trusted"]}
+    if settings.min_canary_accuracy is not None:
+        _apply_canary_floor(store, doc, settings.min_canary_accuracy)
     names = settings.targets or list(doc["targets"])
     unknown = [n for n in names if n not in doc["targets"]]
     if unknown:
@@ -204,6 +200,37 @@ def _gate(
             )
         )
     sys.exit(gate["exit_code"])
+
+
+def _apply_canary_floor(store: Any, doc: dict[str, Any], floor: float) -> None:
+    """Judge trust again with the gate's canary floor (the higher of it and the run's own). A floor on a judged run
+    that scored no canaries cannot be checked: the judge is then untrusted (never a silent pass)."""
+    from reports.canaries import canary_summary
+
+    judging = doc["judging"]
+    if not judging.get("judges"):
+        return
+    if "canaries" not in judging:
+        judging["canaries"] = {
+            "set": None,
+            "floor": floor,
+            "judges": {
+                j: {
+                    "criteria": {},
+                    "by_kind": {},
+                    "trusted": False,
+                    "reasons": [f"--min-canary-accuracy {floor:g} asked, but the run scored no canaries"],
+                }
+                for j in judging["judges"]
+            },
+            "trusted": False,
+        }
+        judging["trusted"] = False
+        return
+    own = (judging["canaries"].get("set") or {}).get("floor")
+    floor = max(floor, own) if own is not None else floor
+    canaries = {**judging["canaries"], **canary_summary(store.canary_judgments(doc["run"]["run_id"]), floor)}
+    judging |= {"canaries": canaries, "trusted": canaries["trusted"]}
 
 
 @click.group("baseline")

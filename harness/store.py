@@ -743,7 +743,11 @@ class Store:
         """The prompt of the judge call whose reply the cache holds under this key (the prompt that produced
         it, delimiters included), for a judgment served from the cache."""
         row = self.db.execute("SELECT prompt FROM judge_calls WHERE cache_key = ? LIMIT 1", (cache_key,)).fetchone()
-        return orjson.loads(row[0]) if row is not None else None
+        if row is None:  # a canary call
+            row = self.db.execute(
+                "SELECT prompt FROM canary_judgments WHERE cache_key = ? LIMIT 1", (cache_key,)
+            ).fetchone()
+        return orjson.loads(row[0]) if row is not None and row[0] is not None else None
 
     def judge_usage(self, run_id: str) -> list[dict[str, Any]]:
         """Judge calls' token counts (for cost), one row per call, canary calls included (one row per call)."""

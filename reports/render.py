@@ -81,8 +81,18 @@ def render_markdown(doc: dict[str, Any]) -> str:
 
 
 def judging_lines(judging: dict[str, Any]) -> list[str]:
-    """Plain-text lines on judge trust: noise floors, panel agreement, pairwise results."""
+    """Plain-text lines on judge trust: canaries, noise floors, panel agreement, pairwise results."""
     lines = []
+    canaries = judging.get("canaries")
+    for judge, block in (canaries or {}).get("judges", {}).items():
+        accs = ", ".join(
+            f"{c} {pct(k['accuracy'])}"
+            + (f" [{pct(k['ci95'][0])}, {pct(k['ci95'][1])}]" if k["ci95"] else "")
+            + f" gap {fmt(k['mean_gap'])}"
+            for c, k in block["criteria"].items()
+        )
+        verdict = "trusted" if block["trusted"] else "NOT TRUSTED: " + "; ".join(block["reasons"])
+        lines.append(f"judge canaries  {judge}: accuracy {accs or '–'}; {verdict}")
     for criterion, n in (judging.get("noise") or {}).items():
         lines.append(
             f"judge noise  {criterion}: sd {n['sd']:.2f} over {n['samples_per_response']} samples x "

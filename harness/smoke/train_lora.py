@@ -10,7 +10,7 @@ imports it:
   answer and then stop.
 * Split: a held-out validation set chosen by a hash of each example's id (stable when examples are added);
   validation loss is measured before training, every `--eval-every` steps and at the end.
-* LoRA: rank 16 on every linear layer of the decoder (peft's "all-linear"), AdamW, constant learning rate; batches
+* LoRA: rank 16 on every linear layer of the decoder (peft's "all-linear"), AdamW, linear warm-up then decay; batches
   of similar lengths; the output layer is applied to the answer positions only (answer_loss).
 * Seeded and deterministic on a given machine. OUT_DIR gets the adapter (`adapter_config.json`,
   `adapter_model.safetensors`) and `training_log.json` (per-step training loss, validation loss, settings,
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-TRAIN_VERSION = 3
+TRAIN_VERSION = 4
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "training_log.json")
 IGNORE = -100
 
@@ -245,6 +245,13 @@ def train(model_dir: Path, data: Path, out_dir: Path, settings: dict[str, Any], 
     model = get_peft_model(model, lora)
     model.train()
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings["lr"])
+    total = int(settings["steps"])
+    warmup = max(1, total // 10)
+    # linear warm-up over the first tenth, then linear decay to a tenth of the peak: late batches do not dominate
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser,
+        lambda i: (i + 1) / warmup if i < warmup else max(0.1, 1 - 0.9 * (i - warmup) / max(1, total - warmup)),
+    )
 
     lengths = [len(ids) for ids, _ in train_encoded]
     order: list[list[int]] = []
@@ -265,6 +272,7 @@ def train(model_dir: Path, data: Path, out_dir: Path, settings: dict[str, Any], 
         loss, _ = run_batch(model, train_encoded, picked, prefixes[train_groups[picked[0]]], pad_id)
         loss.backward()
         optimiser.step()
+        schedule.step()
         optimiser.zero_grad(set_to_none=True)
         value = float(loss.detach())
         if not math.isfinite(value):
