@@ -87,7 +87,7 @@ def vllm_bench(url: str, model_dir: Path, data: Path, args: argparse.Namespace, 
 def harness_run(url: str, suite: Path, args: argparse.Namespace, db: Path) -> dict[str, Any]:
     cmd = [
         sys.executable, "-m", "harness.cli", "run", str(suite), "--target", f"base=openai:base@{url}",
-        "--concurrency", str(args.concurrency), "--no-cache", "--db", str(db), "--format", "json",
+        "--concurrency", str(args.concurrency), "--timeout", "900", "--no-cache", "--db", str(db), "--format", "json",
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:

