@@ -154,8 +154,14 @@ def test_an_untrusted_judge_makes_a_judge_based_gate_exit_3(runs: dict[str, Any]
         "gate", "judged", "--target", "ft", "--min-pass-rate", "0", "--min-canary-accuracy", "0.99", "--db", db
     )
     assert floor.returncode == 3, floor.stdout + floor.stderr
+    # the deterministic checks still gate normally, with the judge's failure as a note: ft passes the triage checks
+    # on 30-60% of the tickets (10 of 24 when measured), base on none
     checks = harness(
-        "gate", "judged", "--target", "ft", "--min-check-pass-rate-suite", "support-triage=0.5", "--db", db
+        "gate", "judged", "--target", "ft", "--min-check-pass-rate-suite", "support-triage=0.25", "--db", db
     )
-    assert checks.returncode == 0, checks.stdout + checks.stderr  # the deterministic checks still gate normally
-    assert "judge_canaries" in checks.stdout  # and the gate says the judge failed, as a note
+    assert checks.returncode == 0, checks.stdout + checks.stderr
+    assert "judge_canaries" in checks.stdout
+    strict = harness(
+        "gate", "judged", "--target", "base", "--min-check-pass-rate-suite", "support-triage=0.25", "--db", db
+    )
+    assert strict.returncode == 1, strict.stdout + strict.stderr  # quality failed, not "untrustworthy"
