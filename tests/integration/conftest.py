@@ -37,7 +37,7 @@ class RealServers:
     ft_url: str  # the same model with the trained adapter, served as `ft`
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # one module uses them; stopped after it, before the tiny-model tests run
 def real_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServers]:
     """Two servers: vLLM CPU 0.32 applies a LoRA adapter to base-model requests batched with adapter requests (seen
     here: base answered exactly like ft when both were asked at once), so the base model and the fine-tune are

@@ -20,6 +20,9 @@ from judges.canaries import DEFAULT_CANARIES
 from reports.compare import compare_runs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "prompt_suites" / "examples"
+# The first test also pays for converting the model, training the adapter (about 5 minutes on 2 cores), starting two
+# servers and two runs on a CPU that prefills about 250 tokens/s: far over the suite's per-test 900 s.
+pytestmark = pytest.mark.timeout(3000)
 
 
 def harness(*args: str | Path) -> subprocess.CompletedProcess[str]:
