@@ -230,6 +230,13 @@ def _canaries(kw: dict[str, Any]) -> tuple[Any, float | None]:
         return None, floor
     from judges.canaries import DEFAULT_CANARIES, load_canaries
 
+    if path is None and not DEFAULT_CANARIES.is_file():  # an install without the repository's prompt_suites/
+        click.echo(
+            f"warning: the shipped judge canaries are not at {DEFAULT_CANARIES}: the judges' reliability is not "
+            "measured in this run (give --canaries FILE, or install from a checkout with pip install -e .)",
+            err=True,
+        )
+        return None, floor
     return load_canaries(path or DEFAULT_CANARIES), floor
 
 

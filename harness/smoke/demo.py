@@ -203,7 +203,7 @@ def main() -> int:
     model_dir = real_model()
     step(2, "the fine-tune's training set: overlap check against every evaluation suite")
     check_overlap()
-    step(3, "the fine-tune: a LoRA adapter trained on the CPU (about 3 minutes the first time, then re-used)")
+    step(3, "the fine-tune: a LoRA adapter trained on the CPU (about 5 minutes the first time, then re-used)")
     adapter = trained_adapter(model_dir)
     log = training_log(adapter)
     step(4, "starting vLLM on the CPU: one server for the model (`base`), one for the adapter (`ft`); 2-3 minutes")
