@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from harness.errors import UserError
 from harness.suites.loader import Loc, is_canary_file, load_yaml_model
-from harness.suites.models import SEMVER, SLUG, Case, Defaults, Message, resolve
+from harness.suites.models import SEMVER, SLUG, Case, Defaults, Message, check_one_input, resolve
 from judges.criteria import KNOWN_CRITERIA
 from judges.rubric import JudgeRequest
 
@@ -111,10 +111,7 @@ class CanaryEntry(BaseModel):
 
     @model_validator(mode="after")
     def _one_input(self) -> CanaryEntry:
-        if (self.prompt is None) == (self.messages is None):
-            raise ValueError("an item needs exactly one of 'prompt' or 'messages'")
-        if self.messages is not None and not any(m.role == "user" for m in self.messages):
-            raise ValueError("'messages' needs at least one message with role 'user'")
+        check_one_input(self.prompt, self.messages, "an item")
         return self
 
 

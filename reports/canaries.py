@@ -14,11 +14,10 @@ Both are pure functions on plain rows; nothing here reads the store.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reports.stats import Z95, Interval
+from reports.stats import wilson_ci
 
 TRUST_RULE = (
     "a judge is trusted on a criterion when the lower end of the 95% Wilson interval of its canary accuracy is "
@@ -31,18 +30,6 @@ MIN_PER_GROUP = 3  # responses needed on each side (checks passed / failed) befo
 
 def _r(value: float, digits: int = 4) -> float:
     return round(float(value), digits)
-
-
-def wilson_interval(successes: float, n: int, z: float = Z95) -> Interval:
-    """Wilson score interval of a proportion; `successes` may be fractional (a tie counts half a success).
-    Equals reports.stats.wilson_ci for whole counts."""
-    if n <= 0:
-        return None
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(max(0.0, p * (1 - p)) / n + z * z / (4 * n * n)) / denom
-    return [_r(max(0.0, centre - half)), _r(min(1.0, centre + half))]
 
 
 def _side_scores(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], dict[str, list[float]]]:
@@ -76,7 +63,7 @@ def _criterion_block(pairs: list[tuple[str, float, float]], unscored: int) -> di
         "ties": ties,
         "losses": losses,
         "accuracy": _r(successes / n) if n else None,
-        "ci95": wilson_interval(successes, n),
+        "ci95": wilson_ci(successes, n),
         "mean_gap": _r(sum(g - b for _, g, b in pairs) / n) if n else None,
         "unscored_pairs": unscored,
         "failed": sorted(cid for cid, g, b in pairs if g <= b),

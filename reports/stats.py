@@ -48,14 +48,14 @@ def mean_ci(values: Sequence[float], rounds: int = BOOTSTRAP_ROUNDS, seed: int =
     return [_r(low), _r(high)]
 
 
-def wilson_ci(successes: int, n: int, z: float = Z95) -> Interval:
-    """Wilson score interval of a proportion."""
+def wilson_ci(successes: float, n: int, z: float = Z95) -> Interval:
+    """Wilson score interval of a proportion; `successes` may be fractional (a tie counted as half a success)."""
     if n <= 0:
         return None
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    half = z * math.sqrt(max(0.0, p * (1 - p)) / n + z * z / (4 * n * n)) / denom
     return [_r(max(0.0, centre - half)), _r(min(1.0, centre + half))]
 
 

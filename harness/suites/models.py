@@ -181,11 +181,16 @@ class Case(BaseModel):
 
     @model_validator(mode="after")
     def _one_input(self) -> Case:
-        if (self.prompt is None) == (self.messages is None):
-            raise ValueError("a case needs exactly one of 'prompt' or 'messages'")
-        if self.messages is not None and not any(m.role == "user" for m in self.messages):
-            raise ValueError("'messages' needs at least one message with role 'user'")
+        check_one_input(self.prompt, self.messages, "a case")
         return self
+
+
+def check_one_input(prompt: str | None, messages: list[Message] | None, what: str) -> None:
+    """Exactly one of `prompt` or `messages`, and messages with a user turn (suite cases and judge canaries)."""
+    if (prompt is None) == (messages is None):
+        raise ValueError(f"{what} needs exactly one of 'prompt' or 'messages'")
+    if messages is not None and not any(m.role == "user" for m in messages):
+        raise ValueError("'messages' needs at least one message with role 'user'")
 
 
 class SuiteFile(BaseModel):
