@@ -47,6 +47,8 @@ def runs(real_servers: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         "--target",
         f"ft=openai:ft@{real_servers.ft_url}",
     ]
+    # a 2-core CPU server answers slowly under load: slow is not down
+    common = ["--concurrency", "8", "--timeout", "900", "--db", db, "--format", "json"]
     checks = harness(
         "run",
         EXAMPLES / "factual_qa.yaml",
@@ -54,14 +56,7 @@ def runs(real_servers: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         *targets,
         "--name",
         "checks",
-        "--concurrency",
-        "8",
-        "--timeout",
-        "900",  # a 2-core CPU server answers slowly under load: slow is not down
-        "--db",
-        db,
-        "--format",
-        "json",
+        *common,
     )
     assert checks.returncode == 0, checks.stderr[-3000:]
     # a third of the shipped canaries (a 2-core CPU prefills judge prompts at about 250 tokens/s)
@@ -80,14 +75,7 @@ def runs(real_servers: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         "regex",
         "--name",
         "judged",
-        "--concurrency",
-        "8",
-        "--timeout",
-        "900",  # a 2-core CPU server answers slowly under load: slow is not down
-        "--db",
-        db,
-        "--format",
-        "json",
+        *common,
     )
     assert judged.returncode == 0, judged.stderr[-3000:]
     return {"db": db, "checks": json.loads(checks.stdout), "judged": json.loads(judged.stdout)}
